@@ -107,9 +107,13 @@ public final class Criu {
   }
 
   private static Path executable(Path p, String source) throws MigrationException {
+    if (!Files.exists(p)) {
+      throw new MigrationException("criu binary " + p + " (from " + source
+          + ") does not exist", 2 /* ENOENT */, null);
+    }
     if (!Files.isExecutable(p) || Files.isDirectory(p)) {
       throw new MigrationException("criu binary " + p + " (from " + source
-          + ") is not an executable file", 2, null);
+          + ") is not an executable file", 13 /* EACCES */, null);
     }
     return p;
   }
@@ -134,7 +138,7 @@ public final class Criu {
     Response resp;
     try (SwrkConnection c = spawn(List.of())) {
       resp = c.call(Request.newBuilder().setType(RequestType.VERSION).build(), RequestType.VERSION,
-          null, (r, veto) -> failure(r, null, veto));
+          null, (r, veto) -> failure(RequestType.VERSION, r, null, veto));
     }
     if (!resp.hasVersion()) {
       throw new ProtocolException("CRIU answered VERSION without a version (is " + bin
@@ -179,7 +183,7 @@ public final class Criu {
         if (r.hasFeatures()) {
           return null;
         }
-        return failure(r, null, veto);
+        return failure(RequestType.FEATURE_CHECK, r, null, veto);
       });
     }
     if (!resp.hasFeatures()) {
@@ -214,14 +218,16 @@ public final class Criu {
   /**
    * Dumps the tree {@code options.pid()} into {@code imagesDir}, calling {@code notifier} at
    * each notification point. Unless {@code leaveRunning}, CRIU kills the tree once the dump is
-   * complete; a veto or failure before that leaves it running.
+   * complete; a veto or failure before that leaves it running. With {@link Notifier#NONE}
+   * CRIU is asked for no notifications at all.
    */
   public DumpResult dump(Path imagesDir, CriuOptions options, Notifier notifier)
       throws MigrationException {
     Objects.requireNonNull(notifier, "notifier");
     version();
     Path logFile = logPath(imagesDir, options, "dump.log");
-    run(RequestType.DUMP, RequestType.DUMP, imagesDir, options, "dump.log", notifier, false);
+    run(RequestType.DUMP, RequestType.DUMP, imagesDir, options, "dump.log", notifyMode(notifier),
+        false);
     return new DumpResult(imagesDir, CriuFiles.readDumpStats(workDir(imagesDir, options)
         .resolve("stats-dump")), logFile);
   }
@@ -254,13 +260,16 @@ public final class Criu {
     return restore(imagesDir, options, Notifier.NONE);
   }
 
-  /** Restores the tree whose images are in {@code imagesDir}, with notifications. */
+  /**
+   * Restores the tree whose images are in {@code imagesDir}, with notifications ({@link
+   * Notifier#NONE}: none asked for).
+   */
   public RestoreResult restore(Path imagesDir, CriuOptions options, Notifier notifier)
       throws MigrationException {
     Objects.requireNonNull(notifier, "notifier");
     version();
     Response resp = run(RequestType.RESTORE, RequestType.RESTORE, imagesDir, options,
-        "restore.log", notifier, false);
+        "restore.log", notifyMode(notifier), false);
     if (!resp.hasRestore()) {
       throw new ProtocolException("CRIU answered RESTORE without the restored pid");
     }
@@ -303,6 +312,14 @@ public final class Criu {
   }
 
   // ---------------------------------------------------------------- plumbing for this package
+
+  /**
+   * The notifier to run a request with, or null for none: {@link Notifier#NONE} turns notify
+   * mode off, which saves CRIU a round trip per notification point.
+   */
+  static Notifier notifyMode(Notifier notifier) {
+    return notifier == Notifier.NONE ? null : notifier;
+  }
 
   SwrkConnection spawn(List<Integer> fds) throws MigrationException {
     return SwrkConnection.spawn(binary(), environment != null ? environment : System.getenv(),
@@ -382,17 +399,21 @@ public final class Criu {
       Path logFile = logPath(imagesDir, options, logName);
       try (SwrkConnection c = spawn(mapper.childFds())) {
         return c.call(req, expected, notifier == null ? null : new NotifyDispatcher(notifier),
-            (r, veto) -> failure(r, logFile, veto));
+            (r, veto) -> failure(type, r, logFile, veto));
       }
     }
   }
 
-  CriuException failure(Response resp, Path logFile, Throwable veto) {
+  /**
+   * The exception for a failed reply to {@code request}. Named after the request sent, not the
+   * reply's type: CRIU answers some failures with type EMPTY ("Invalid req", "Bad req seq").
+   */
+  CriuException failure(RequestType request, Response resp, Path logFile, Throwable veto) {
     String msg = resp.hasCrErrmsg() ? resp.getCrErrmsg() : null;
     if (veto != null && (msg == null || msg.isBlank())) {
       msg = "vetoed by the notifier: " + veto;
     }
-    return new CriuException(resp.getType().name(), resp.getCrErrno(), msg, logFile,
+    return new CriuException(request.name(), resp.getCrErrno(), msg, logFile,
         CriuFiles.logTail(logFile), veto);
   }
 

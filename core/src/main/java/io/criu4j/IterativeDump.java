@@ -46,7 +46,7 @@ public final class IterativeDump implements AutoCloseable {
       throws MigrationException {
     Objects.requireNonNull(notifier, "notifier");
     try {
-      return step(RequestType.DUMP, imagesDir, options, "dump.log", notifier);
+      return step(RequestType.DUMP, imagesDir, options, "dump.log", Criu.notifyMode(notifier));
     } finally {
       close();
     }
@@ -81,7 +81,7 @@ public final class IterativeDump implements AutoCloseable {
       try {
         connection.call(Request.newBuilder().setType(type).setOpts(opts).build(), type,
             notifier == null ? null : new NotifyDispatcher(notifier),
-            (r, veto) -> criu.failure(r, logFile, veto));
+            (r, veto) -> criu.failure(type, r, logFile, veto));
       } catch (MigrationException | RuntimeException e) {
         close();
         throw e;

@@ -8,7 +8,6 @@ import io.criu4j.internal.rpc.CriuRpc.Request;
 import io.criu4j.internal.rpc.CriuRpc.RequestType;
 import io.criu4j.internal.rpc.CriuRpc.Response;
 import java.nio.file.Path;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * A CRIU page server running as a child of its CRIU process (PAGE_SERVER_CHLD): it writes the
  * pages one dump sends into its images directory, then exits.
  *
- * <p>Owns the CRIU process and the page server: {@link #awaitExit(Duration)} reaps the server
+ * <p>Owns the CRIU process and the page server: {@link #awaitExit()} reaps the server
  * through CRIU (WAIT_PID); {@link #close()} kills it first if it still runs. Idempotent.
  * Thread-safe.
  *
@@ -34,6 +33,8 @@ public final class PageServer implements AutoCloseable {
   private final Path logFile;
   private Integer status;
   private boolean closed;
+  /** WAIT_PID was tried: the connection is finished, CRIU and its children are gone. */
+  private boolean finished;
 
   private PageServer(Criu criu, SwrkConnection connection, Info info, Path logFile) {
     this.criu = criu;
@@ -55,7 +56,7 @@ public final class PageServer implements AutoCloseable {
       try {
         // CRIU answers PAGE_SERVER_CHLD with a reply typed PAGE_SERVER.
         Response resp = c.call(req, RequestType.PAGE_SERVER, null,
-            (r, veto) -> criu.failure(r, logFile, veto));
+            (r, veto) -> criu.failure(RequestType.PAGE_SERVER_CHLD, r, logFile, veto));
         if (!resp.hasPs() || resp.getPs().getPid() <= 0) {
           throw new ProtocolException("CRIU answered PAGE_SERVER_CHLD without the server's pid");
         }
@@ -93,13 +94,17 @@ public final class PageServer implements AutoCloseable {
     if (closed) {
       throw new IllegalStateException("page server already closed");
     }
+    if (finished) {
+      throw new IllegalStateException("an earlier awaitExit failed; the page server is gone");
+    }
     Request req = Request.newBuilder().setType(RequestType.WAIT_PID).setPid(info.pid()).build();
     try {
       Response resp = connection.call(req, RequestType.WAIT_PID, null,
-          (r, veto) -> criu.failure(r, logFile, veto));
+          (r, veto) -> criu.failure(RequestType.WAIT_PID, r, logFile, veto));
       status = resp.getStatus();
       return status;
     } finally {
+      finished = true;
       connection.finish();
     }
   }
@@ -111,7 +116,9 @@ public final class PageServer implements AutoCloseable {
       return;
     }
     closed = true;
-    if (status == null) {
+    // After a failed awaitExit the connection is finished and CRIU was reaped, so the server's
+    // pid may already belong to another process: never signal it then.
+    if (status == null && !finished) {
       log.debug("killing page server pid {}", info.pid());
       Native.libc().kill(info.pid(), Native.SIGKILL);
       try {
@@ -128,7 +135,8 @@ public final class PageServer implements AutoCloseable {
   private void awaitExitQuietly() {
     try {
       Request req = Request.newBuilder().setType(RequestType.WAIT_PID).setPid(info.pid()).build();
-      connection.call(req, RequestType.WAIT_PID, null, (r, veto) -> criu.failure(r, logFile, veto));
+      connection.call(req, RequestType.WAIT_PID, null,
+          (r, veto) -> criu.failure(RequestType.WAIT_PID, r, logFile, veto));
     } catch (MigrationException e) {
       log.debug("reaping page server {}: {}", info.pid(), e.getMessage());
     }

@@ -244,8 +244,24 @@ public final class FakeCriu implements AutoCloseable {
         return null;
       }
       Request req = Request.parseFrom(f.data);
-      requests.add(new RecordedRequest(req, conn));
+      requests.add(new RecordedRequest(req, conn, clientDir(req)));
       return req;
+    }
+
+    /**
+     * The directory {@code images_dir_fd} names in the client's table, resolved like CRIU does
+     * (through /proc of the peer, here the fake's parent) while the client waits for the reply.
+     */
+    private Path clientDir(Request req) {
+      if (!req.hasOpts() || req.getOpts().getImagesDirFd() < 0) {
+        return null;
+      }
+      try {
+        return Files.readSymbolicLink(Path.of("/proc", String.valueOf(conn.parentPid()), "fd",
+            String.valueOf(req.getOpts().getImagesDirFd())));
+      } catch (IOException e) {
+        return null;
+      }
     }
 
     private Script scriptFor(Request req) {

@@ -1,5 +1,6 @@
 package io.criu4j.testing;
 
+import io.criu4j.internal.posix.Native;
 import io.criu4j.internal.posix.Pipe;
 import io.criu4j.internal.posix.UnixSocket;
 import java.io.File;
@@ -93,7 +94,9 @@ public final class FakeCriuProcess {
           System.exit(data.length > 0 ? data[0] : 0);
         }
         case CRASH -> {
-          ProcessHandle.current().destroyForcibly();
+          // Die by SIGKILL, as a crashed or OOM-killed CRIU would. (ProcessHandle refuses to
+          // destroy the current process, so that cannot be used here.)
+          Native.libc().kill(Native.libc().getpid(), Native.SIGKILL);
           Runtime.getRuntime().halt(137);
         }
         case DISCONNECT -> {

@@ -4,6 +4,7 @@ import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import com.google.protobuf.TextFormat;
 import io.criu4j.internal.rpc.CriuRpc.Request;
+import java.nio.file.Path;
 
 /**
  * A request the {@link FakeCriu} received, for assertions. Field names are those of CRIU's RPC
@@ -12,10 +13,21 @@ import io.criu4j.internal.rpc.CriuRpc.Request;
 public final class RecordedRequest {
   private final Request request;
   private final FakeCriu.Connection connection;
+  private final Path imagesDir;
 
-  RecordedRequest(Request request, FakeCriu.Connection connection) {
+  RecordedRequest(Request request, FakeCriu.Connection connection, Path imagesDir) {
     this.request = request;
     this.connection = connection;
+    this.imagesDir = imagesDir;
+  }
+
+  /**
+   * The directory the request's {@code images_dir_fd} referred to in the client's descriptor
+   * table when the request arrived, as CRIU would open it; null if there was none or it was not
+   * an open descriptor of the client.
+   */
+  public Path imagesDir() {
+    return imagesDir;
   }
 
   /** The request type's protocol name: {@code DUMP}, {@code VERSION}, {@code NOTIFY}, ... */

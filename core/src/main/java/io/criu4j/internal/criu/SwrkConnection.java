@@ -136,6 +136,10 @@ public final class SwrkConnection implements AutoCloseable {
             abort();
             throw err;
           }
+          if (e instanceof InterruptedException) {
+            // A veto all the same, but the caller's thread keeps its interrupt status.
+            Thread.currentThread().interrupt();
+          }
           log.info("notification {} vetoed: {}", script, e.toString());
           veto = e;
           ok = false;

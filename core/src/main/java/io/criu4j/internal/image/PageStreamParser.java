@@ -25,22 +25,24 @@ import java.util.Map;
  * ({@link CriuVersion#pageServerHeaderSize()}); it is never guessed from the bytes:
  *
  * <pre>
- * CRIU &lt;= 4.1 ({@value #HEADER_SIZE_V1} bytes)     CRIU &gt;= 4.2 ({@value #HEADER_SIZE_V2} bytes)
+ * CRIU &lt;= 4.1: 24 bytes                CRIU &gt;= 4.2: 32 bytes
  * struct page_server_iov {             struct page_server_iov {
  *   u32 cmd;       // offset 0           u32 cmd;       // offset 0
- *   u32 nr_pages;  // offset 4           (4 bytes of padding, offset 4: contents unspecified)
- *   u64 vaddr;     // offset 8           u64 nr_pages;  // offset 8
- *   u64 dst_id;    // offset 16          u64 vaddr;     // offset 16
- * };                                     u64 dst_id;    // offset 24
- *                                      };
+ *                                        // 4 bytes of padding at offset 4, contents unspecified
+ *   u32 nr_pages;  // offset 4           u64 nr_pages;  // offset 8
+ *   u64 vaddr;     // offset 8           u64 vaddr;     // offset 16
+ *   u64 dst_id;    // offset 16          u64 dst_id;    // offset 24
+ * };                                   };
  * </pre>
  *
- * The 4.2 struct is not packed: {@code nr_pages} became {@code u64} (CRIU 4.2, released
- * November 2025; the armv7 follow-up, PR #2757 "page-xfer: fix incompatible pointer type on
- * armv7", kept the field {@code u64}) and the compiler inserts 4 bytes after {@code cmd}, giving
- * 32 bytes on every ABI CRIU runs on (x86-64, aarch64, ppc64le, s390x, riscv64, and armv7 EABI,
- * which aligns {@code u64} to 8). CRIU fills the padding with whatever its stack held, so the
- * parser never looks at it. A 4.1 peer and a 4.2 peer cannot talk to each other.
+ * In 4.2 {@code nr_pages} became {@code u64} (the change the project notes cite as afb2e6c3f;
+ * checked against {@code criu/page-xfer.c} sources carrying the {@code u64} field and against PR
+ * #2757, "page-xfer: fix incompatible pointer type on armv7", merged before the 4.2 release,
+ * which kept it {@code u64}). The struct is not packed, so the compiler puts 4 bytes of padding
+ * after {@code cmd}: 32 bytes on every ABI CRIU runs on (x86-64, aarch64, ppc64le, s390x,
+ * riscv64, and armv7 EABI, which aligns {@code u64} to 8; only i386, which CRIU does not run on,
+ * would give 28). CRIU may leave whatever its stack held in the padding, so the parser never
+ * looks at it. A 4.1 peer and a 4.2 peer cannot talk to each other.
  *
  * <p>{@code cmd} is {@code flags << 16 | command}. After the header:
  *

@@ -79,7 +79,8 @@ public final class ChildProcess implements AutoCloseable {
       Native.checkReturned("posix_spawn_file_actions_init",
           libc.posix_spawn_file_actions_init(actions));
       actionsReady = true;
-      for (int i = 0; i < staged.size(); i++) {
+      // Only the inherited ones: the staged stdio copies that follow go to 0, 1, 2 below.
+      for (int i = 0; i < inherited.size(); i++) {
         Native.checkReturned("posix_spawn_file_actions_adddup2",
             libc.posix_spawn_file_actions_adddup2(actions, staged.get(i).get(),
                 FIRST_INHERITED_FD + i));
@@ -183,20 +184,39 @@ public final class ChildProcess implements AutoCloseable {
    * @return the raw wait status, or {@code null} if it is still running
    */
   public Integer waitFor(long timeoutMillis) throws MigrationException {
+    return waitFor(timeoutMillis, true);
+  }
+
+  /**
+   * Like {@link #waitFor(long)}; if not {@code interruptible}, an interrupt does not cut the wait
+   * short (the interrupt status is restored afterwards), so {@link #close()} reaps even on an
+   * interrupted thread.
+   */
+  private Integer waitFor(long timeoutMillis, boolean interruptible) throws MigrationException {
     long deadline = System.nanoTime() + timeoutMillis * 1_000_000;
     long sleepMicros = 50;
-    while (true) {
-      Integer st = pollStatus();
-      if (st != null || System.nanoTime() >= deadline) {
-        return st;
+    boolean interrupted = false;
+    try {
+      while (true) {
+        Integer st = pollStatus();
+        if (st != null || System.nanoTime() >= deadline) {
+          return st;
+        }
+        try {
+          Thread.sleep(sleepMicros / 1000, (int) (sleepMicros % 1000) * 1000);
+        } catch (InterruptedException e) {
+          if (interruptible) {
+            Thread.currentThread().interrupt();
+            return pollStatus();
+          }
+          interrupted = true;
+        }
+        sleepMicros = Math.min(sleepMicros * 2, 20_000);
       }
-      try {
-        Thread.sleep(sleepMicros / 1000, (int) (sleepMicros % 1000) * 1000);
-      } catch (InterruptedException e) {
+    } finally {
+      if (interrupted) {
         Thread.currentThread().interrupt();
-        return pollStatus();
       }
-      sleepMicros = Math.min(sleepMicros * 2, 20_000);
     }
   }
 
@@ -213,7 +233,7 @@ public final class ChildProcess implements AutoCloseable {
     try {
       if (pollStatus() == null) {
         kill();
-        if (waitFor(10_000) == null) {
+        if (waitFor(10_000, false) == null) {
           log.warn("{} (pid {}) did not exit 10 s after SIGKILL", name, pid);
         }
       }

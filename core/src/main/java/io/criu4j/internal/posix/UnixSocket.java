@@ -197,10 +197,11 @@ public final class UnixSocket implements AutoCloseable {
       return 0;
     }
     if (dst.isDirect()) {
+      // jnr's pointer to a direct buffer already starts at the buffer's position.
       Pointer p = Pointer.wrap(Native.runtime(), dst);
       int pos = dst.position();
       long n = Native.check("read(fd " + sock + ")",
-          () -> Native.libc().read(sock, p.slice(pos), dst.remaining()));
+          () -> Native.libc().read(sock, p, dst.remaining()));
       if (n == 0) {
         return -1;
       }
@@ -229,7 +230,8 @@ public final class UnixSocket implements AutoCloseable {
     int pos = src.position();
     int len = src.remaining();
     if (src.isDirect()) {
-      p = Pointer.wrap(Native.runtime(), src).slice(pos);
+      // jnr's pointer to a direct buffer already starts at the buffer's position.
+      p = Pointer.wrap(Native.runtime(), src);
     } else {
       p = Memory.allocateDirect(Native.runtime(), len);
       byte[] bytes = new byte[len];

@@ -36,7 +36,7 @@ public final class FrameCodec {
   /** The smallest maximum frame payload a peer may announce. */
   public static final int MIN_MAX_FRAME_PAYLOAD = 4 * 1024;
   /** The maximum frame payload a peer announces unless configured otherwise. */
-  public static final int DEFAULT_MAX_FRAME_PAYLOAD = 256 * 1024;
+  public static final int DEFAULT_MAX_FRAME_PAYLOAD = 1024 * 1024;
   /** The largest maximum frame payload a peer may announce. */
   public static final int HARD_MAX_FRAME_PAYLOAD = 1024 * 1024;
   /** The largest payload of any frame other than DATA. */
@@ -289,7 +289,8 @@ public final class FrameCodec {
     int allowedFlags = type == FrameType.END_OF_IMAGE ? Frame.EndOfImage.FLAG_ACK : 0;
     if ((flags & ~allowedFlags) != 0) {
       throw new WireProtocolException(
-          ErrorCode.PROTOCOL_ERROR, String.format("%s frame with unknown flags 0x%02x", type, flags));
+          ErrorCode.PROTOCOL_ERROR,
+          String.format("%s frame with unknown flags 0x%02x", type, flags));
     }
     return new Header(type, flags, stream, (int) length);
   }

@@ -134,8 +134,8 @@ public final class MuxConfig {
     private final Role role;
     private UUID sessionId;
     private int maxFramePayload = FrameCodec.DEFAULT_MAX_FRAME_PAYLOAD;
-    private int initialStreamWindow = 4 * 1024 * 1024;
-    private int initialConnectionWindow = 16 * 1024 * 1024;
+    private int initialStreamWindow = 16 * 1024 * 1024;
+    private int initialConnectionWindow = 32 * 1024 * 1024;
     private int sendBufferPerStream = 1024 * 1024;
     private int maxOpenStreams = 256;
     private int capabilities = FrameCodec.CAP_TUNNELS;

@@ -51,7 +51,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>Threads.</b> Three platform threads per connection (daemon, named {@code
  * criu4j-<name>-<role>-<n>-reader|writer|watchdog} unless a thread factory is configured): the
  * reader dispatches frames and never waits for the application, the writer sends frames, the
- * watchdog pings, detects stalls and closes the channels at the end.
+ * watchdog pings, detects stalls and closes the channels at the end. As a shortcut, a large write
+ * from a direct buffer on a stream that is the only one with data is sent by the application
+ * thread itself, straight from its buffer ({@link #writeDirect}); the channel is then written by
+ * one thread at a time, and an interrupt of that thread closes the channel (it is an {@link
+ * java.nio.channels.InterruptibleChannel}), which fails the connection.
  *
  * <p><b>Ownership.</b> The connection owns the two channels from {@link #open} on (also if
  * {@code open} fails) and closes them. {@link #close()} is idempotent.
@@ -63,11 +67,17 @@ public final class MuxConnection implements AutoCloseable {
   private static final AtomicLong IDS = new AtomicLong();
   private static final int MAX_WINDOW = Integer.MAX_VALUE;
   private static final int CONTROL_BUFFER_BYTES = 64 * 1024;
-  /** DATA frames per gathering write: one write moves up to ~1 MiB in 256 KiB frames. */
+  /** DATA frames per gathering write (one write moves at most {@link #MAX_BATCH_DATA_BYTES}). */
   private static final int MAX_BATCH_FRAMES = 8;
 
   private static final int MAX_BATCH_DATA_BYTES = 1024 * 1024;
-  private static final int POOL_RETAINED = 64;
+  /**
+   * The smallest write from a direct buffer that goes straight to the channel (see {@link
+   * #writeDirect}); smaller writes are copied and batched by the writer thread.
+   */
+  private static final int DIRECT_WRITE_MIN = 64 * 1024;
+  /** Free pooled bytes kept for reuse; beyond it, returned buffers are left to the GC. */
+  private static final int POOL_RETAINED_BYTES = 32 * 1024 * 1024;
   private static final long JOIN_MILLIS = 5_000;
 
   private final MuxConfig config;
@@ -154,6 +164,16 @@ public final class MuxConnection implements AutoCloseable {
   private long pingSeq;
   private boolean pingOutstanding;
   private long writeStarted;
+  /**
+   * Whether a thread is writing to the channel: the writer thread (a batch) or an application
+   * thread ({@link #writeDirect}). Only one at a time; the owner uses the channel outside the
+   * lock.
+   */
+  private boolean channelBusy;
+  /** Whether {@link #channelBusy} is held by an application thread's direct write. */
+  private boolean directBusy;
+  /** Application threads waiting for the channel to go direct; the writer wakes them. */
+  private int directWaiters;
 
   // ---- counters: each written by one thread only
   private volatile long framesSent;
@@ -162,6 +182,13 @@ public final class MuxConnection implements AutoCloseable {
   private volatile long framesReceived;
   private volatile long bytesReceived;
   private volatile long dataReceived;
+
+  /** Header and control-frame space for direct writes; used by the {@link #directBusy} owner. */
+  private final ByteBuffer directHeaders =
+      ByteBuffer.allocateDirect(FrameCodec.HEADER_BYTES * MAX_BATCH_FRAMES);
+  private final ByteBuffer directCtrl =
+      ByteBuffer.allocateDirect(FrameCodec.HEADER_BYTES + FrameCodec.MAX_CONTROL_PAYLOAD);
+  private final ByteBuffer[] directGather = new ByteBuffer[1 + 2 * MAX_BATCH_FRAMES];
 
   private final Thread readerThread;
   private final Thread writerThread;
@@ -177,11 +204,14 @@ public final class MuxConnection implements AutoCloseable {
     this.label =
         config.name() + "-" + role.name().toLowerCase(java.util.Locale.ROOT) + "-"
             + IDS.incrementAndGet();
-    this.pool = new BufferPool(config.maxFramePayload(), POOL_RETAINED);
+    this.pool =
+        new BufferPool(
+            config.maxFramePayload(),
+            Math.max(4, POOL_RETAINED_BYTES / config.maxFramePayload()));
     this.stallNanos = config.stallTimeout().toNanos();
     this.closeNanos = config.closeTimeout().toNanos();
-    this.streamGrantThreshold = Math.max(1, config.initialStreamWindow() / 4);
-    this.connectionGrantThreshold = Math.max(1, config.initialConnectionWindow() / 4);
+    this.streamGrantThreshold = Math.max(1, config.initialStreamWindow() / 2);
+    this.connectionGrantThreshold = Math.max(1, config.initialConnectionWindow() / 2);
     this.nextLocalId = role == Role.SENDER ? 1 : 2;
     this.connRecvWindow = config.initialConnectionWindow();
     this.lastReceived = System.nanoTime();
@@ -648,6 +678,9 @@ public final class MuxConnection implements AutoCloseable {
         lock.unlock();
       }
       while (src.hasRemaining()) {
+        if (src.isDirect() && src.remaining() >= DIRECT_WRITE_MIN && writeDirect(s, src)) {
+          continue;
+        }
         StreamState.Chunk c = reserveOut(s, src.remaining());
         int n = c.free() < src.remaining() ? c.free() : src.remaining();
         ByteBuffer dst = c.buf.slice(c.writePos, n);
@@ -659,6 +692,144 @@ public final class MuxConnection implements AutoCloseable {
       }
       return total;
     }
+  }
+
+  /**
+   * Writes the next part of {@code src} (a direct buffer) straight to the channel on the calling
+   * thread, without copying it and without handing it to the writer thread. This is only done
+   * while the stream is the only one with something to send, so the writer's round-robin is not
+   * bypassed: it sends at most one batch's worth ({@link #MAX_BATCH_DATA_BYTES}, in frames of the
+   * peer's maximum size), within the stream's and the connection's credit. If another stream has
+   * data queued, another direct write runs, or no credit is left beyond what is queued, it
+   * returns {@code false} and the caller copies into the send buffer as usual. While only the
+   * writer thread stands in the way (it is sending this stream's queued bytes, control frames or
+   * grants), it waits for it.
+   *
+   * @return whether bytes were written (and {@code src} advanced)
+   */
+  private boolean writeDirect(StreamState s, ByteBuffer src) throws IOException {
+    StreamState.Out o = s.out;
+    int n;
+    int maxFrame;
+    boolean ctrlFrames = false;
+    lock.lock();
+    try {
+      while (true) {
+        throwIfFailedLocked();
+        if (terminated) {
+          throw new TransportException(label + ": connection closed");
+        }
+        if (directBusy || ready.size() > (o.inReady ? 1 : 0)) {
+          return false; // other streams: take turns through the writer thread
+        }
+        long credit = Math.min(o.credit, connSendCredit);
+        if (o.queuedBytes >= credit) {
+          return false; // no credit beyond the queued bytes: buffer (the peer may grant none)
+        }
+        if (o.queuedBytes == 0
+            && !channelBusy
+            && control.isEmpty()
+            && pendingEndImage == null
+            && (peerGoodbye
+                || (grantDirty.isEmpty() && connPendingGrant < connectionGrantThreshold))) {
+          maxFrame = peerHello.maxFramePayload();
+          n =
+              (int)
+                  Math.min(
+                      Math.min(src.remaining(), credit),
+                      Math.min(MAX_BATCH_DATA_BYTES, (long) maxFrame * MAX_BATCH_FRAMES));
+          break;
+        }
+        // The writer thread is busy or has this stream's bytes or frames to send first.
+        waiters++;
+        directWaiters++;
+        try {
+          awaitApp("the channel, to write on " + s.describe());
+        } finally {
+          waiters--;
+          directWaiters--;
+        }
+      }
+      // This stream's queue holds no unsent bytes: only its OPEN frame, and chunks already sent
+      // (the writer thread is not writing, so none is in flight).
+      directCtrl.clear();
+      for (Object item; (item = o.queue.pollFirst()) != null; ) {
+        if (item instanceof Frame f) {
+          FrameCodec.encode(f, directCtrl);
+          framesSent++;
+          ctrlFrames = true;
+        } else {
+          pool.release(((StreamState.Chunk) item).buf);
+        }
+      }
+      if (o.inReady) {
+        o.inReady = false;
+        ready.remove(s);
+      }
+      o.credit -= n;
+      connSendCredit -= n;
+      o.written += n;
+      channelBusy = true;
+      directBusy = true;
+      writeStarted = System.nanoTime();
+    } finally {
+      lock.unlock();
+    }
+    IOException failed = null;
+    int parts = 0;
+    long bytes = 0;
+    int frames = 0;
+    try {
+      ByteBuffer data = src.slice(src.position(), n);
+      if (s.kind == StreamState.Kind.FILE) {
+        o.crc.update(data); // under writeMutex
+        data.rewind();
+      }
+      if (ctrlFrames) {
+        directGather[parts++] = directCtrl.flip();
+        bytes += directCtrl.remaining();
+      }
+      for (int off = 0; off < n; off += maxFrame, frames++) {
+        int len = Math.min(maxFrame, n - off);
+        ByteBuffer header =
+            directHeaders.clear().slice(frames * FrameCodec.HEADER_BYTES, FrameCodec.HEADER_BYTES);
+        FrameCodec.putHeader(header, FrameType.DATA.code(), 0, 0, s.id, len);
+        directGather[parts++] = header.flip();
+        directGather[parts++] = data.slice(off, len);
+      }
+      bytes += n + (long) FrameCodec.HEADER_BYTES * frames;
+      writeFully(out instanceof GatheringByteChannel g ? g : null, directGather, parts);
+      src.position(src.position() + n);
+    } catch (IOException e) {
+      failed = e;
+    } finally {
+      Arrays.fill(directGather, 0, parts, null);
+      lock.lock();
+      try {
+        if (failed == null) {
+          framesSent += frames;
+          bytesSent += bytes;
+          dataSent += n;
+        }
+        channelBusy = false;
+        directBusy = false;
+        writeStarted = 0;
+        if (failed != null && !terminated && failure == null) {
+          failLocked(new TransportException(label + ": write failed: " + failed, failed), false);
+        }
+        writerCond.signal();
+        if (directWaiters > 0) {
+          appCond.signalAll();
+        }
+        if (failed != null) {
+          throwIfFailedLocked();
+          throw new TransportException(label + ": connection closed", failed);
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+    return true;
   }
 
   long transferFrom(StreamState s, ReadableByteChannel src) throws IOException {
@@ -1677,7 +1848,9 @@ public final class MuxConnection implements AutoCloseable {
             ErrorCode.FLOW_CONTROL,
             "connection window overflow: " + connSendCredit + " > " + MAX_WINDOW);
       }
-      writerCond.signal();
+      if (!ready.isEmpty()) {
+        writerCond.signal(); // queued bytes may wait for this credit
+      }
       return;
     }
     StreamState s = streams.get(w.streamId());
@@ -1698,7 +1871,9 @@ public final class MuxConnection implements AutoCloseable {
           ErrorCode.FLOW_CONTROL,
           "window overflow on " + s.describe() + ": " + s.out.credit + " > " + MAX_WINDOW);
     }
-    writerCond.signal();
+    if (s.out.inReady) {
+      writerCond.signal(); // its queued bytes may wait for this credit
+    }
   }
 
   private void onEndOfImageLocked(Frame.EndOfImage e) throws WireProtocolException {
@@ -1787,6 +1962,7 @@ public final class MuxConnection implements AutoCloseable {
           if (!collectLocked(ctrl, batch)) {
             return;
           }
+          channelBusy = true;
           writeStarted = System.nanoTime();
         } finally {
           lock.unlock();
@@ -1815,6 +1991,7 @@ public final class MuxConnection implements AutoCloseable {
         lock.lock();
         try {
           writeStarted = 0;
+          channelBusy = false;
           batch.releaseDone(pool);
           if (batch.error) {
             errorFlushed = true; // the ERROR is out; linger until the peer closes
@@ -1824,8 +2001,8 @@ public final class MuxConnection implements AutoCloseable {
             goodbyeWritten = true;
             watchdogCond.signal();
           }
-          if (batch.count > 0) {
-            appCond.signalAll(); // send buffer space
+          if (batch.count > 0 || directWaiters > 0) {
+            appCond.signalAll(); // send buffer space, or the channel for a direct write
           }
         } finally {
           lock.unlock();
@@ -1854,7 +2031,10 @@ public final class MuxConnection implements AutoCloseable {
     } finally {
       lock.lock();
       try {
-        writeStarted = 0;
+        if (!directBusy) {
+          writeStarted = 0;
+          channelBusy = false;
+        }
         errorFlushed = true; // nothing more will be written
         batch.releaseDone(pool);
         watchdogCond.signal();
@@ -1934,6 +2114,10 @@ public final class MuxConnection implements AutoCloseable {
     while (true) {
       if (terminated) {
         return false;
+      }
+      if (channelBusy) {
+        writerCond.awaitUninterruptibly(); // an application thread writes directly
+        continue;
       }
       if (failure != null) {
         if (errorToSend != null) {

@@ -48,7 +48,10 @@ public final class OutboundFile implements WritableByteChannel {
   }
 
   /**
-   * Writes all of {@code src}, blocking while the send buffer is full.
+   * Writes all of {@code src}, blocking while the send buffer is full. Large writes from a direct
+   * buffer are sent without a copy while this file is the only stream with data; the call then
+   * returns once the bytes are written to the channel. Do not interrupt a writing thread: an
+   * interrupt during such a write closes the channel and fails the connection.
    *
    * @throws IllegalArgumentException if the write would exceed {@link #size()}; nothing is
    *     written then

@@ -3,7 +3,6 @@ package io.criu4j.internal.wire;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.criu4j.TransportException;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -548,7 +547,4 @@ class MuxConnectionTest {
     }
     throw new AssertionError("completed without failure");
   }
-
-  @SuppressWarnings("unused")
-  private static final Class<?> USED = TransportException.class;
 }

@@ -85,7 +85,8 @@ class MuxRejectionTest {
 
     assertRejected(
         ErrorCode.FRAME_TOO_LARGE,
-        "DATA frame of 2097152 bytes on stream 1 exceeds the maximum frame payload of 262144");
+        "DATA frame of 2097152 bytes on stream 1 exceeds the maximum frame payload of "
+            + FrameCodec.DEFAULT_MAX_FRAME_PAYLOAD);
   }
 
   @Test

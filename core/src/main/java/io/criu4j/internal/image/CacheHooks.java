@@ -1,0 +1,34 @@
+package io.criu4j.internal.image;
+
+import io.criu4j.ImageCache;
+import java.util.Objects;
+
+/**
+ * Internal settings of {@link ImageCache} that are not public API, for criu4j's own tests and
+ * benchmarks: replacing the CRIU page server with a {@link PageSink} (such as
+ * {@link InProcessPageSink}). {@code ImageCache} registers the implementation when it loads.
+ */
+public final class CacheHooks {
+  /** Implemented by {@code ImageCache}. */
+  public interface Access {
+    void pageSink(ImageCache.Builder builder, PageSink.Factory factory);
+  }
+
+  private static volatile Access access;
+
+  private CacheHooks() {}
+
+  /** Called once by {@code ImageCache}. */
+  public static void register(Access a) {
+    access = Objects.requireNonNull(a, "access");
+  }
+
+  /** Makes {@code builder}'s cache send its page stream to sinks from {@code factory}. */
+  public static ImageCache.Builder pageSink(ImageCache.Builder builder,
+      PageSink.Factory factory) {
+    Objects.requireNonNull(builder, "builder");
+    Objects.requireNonNull(factory, "factory");
+    access.pageSink(builder, factory); // set: a Builder exists only once ImageCache loaded
+    return builder;
+  }
+}

@@ -1,0 +1,543 @@
+package io.criu4j.examples;
+
+import io.criu4j.CriuOptions;
+import io.criu4j.CriuVersion;
+import io.criu4j.ImageCache;
+import io.criu4j.ImageProxy;
+import io.criu4j.TransferReport;
+import io.criu4j.internal.image.CacheHooks;
+import io.criu4j.internal.image.InProcessPageSink;
+import io.criu4j.internal.image.SocketChannels;
+import io.criu4j.internal.image.SyntheticPageClient;
+import io.criu4j.internal.posix.Fd;
+import io.criu4j.internal.posix.UnixSocket;
+import io.criu4j.spi.Connection;
+import io.criu4j.spi.Listener;
+import io.criu4j.spi.Transport;
+import io.criu4j.transport.tcp.TcpTransport;
+import io.criu4j.transport.unix.UnixTransport;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.URI;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Measures image transfer through {@link ImageProxy} and {@link ImageCache} against a raw socket
+ * copy of the same number of bytes, over loopback TCP and over a Unix socket. The payload is what
+ * a dump produces: a synthetic CRIU page-server stream (1 GiB of pages by default: OPEN2,
+ * ADD_F|PE_PRESENT with page data, CLOSE) written into the proxy's {@code ps.fd} as CRIU would,
+ * and 10,000 small image files (1 to 8 KiB) written into the staging directory while the pages
+ * flow. The cache relays the pages into an in-process fake page server (it parses the stream and
+ * answers like CRIU's) and materialises the files in its directory on tmpfs.
+ *
+ * <p>Each side runs in its own JVM, so CPU time and peak RSS (VmHWM) are per side. Sender CPU
+ * excludes the threads that play CRIU (writing the files and the page stream); receiver CPU is
+ * the whole process during the transfer; both exclude the JIT compiler threads, and each side
+ * JVM first makes a warm-up transfer (256 MiB of pages by default) so that the measured one runs
+ * compiled code. Throughput counts page-stream plus file bytes over the
+ * sender's wall time until the cache acknowledged the complete set (raw: until the receiver
+ * acknowledged the last byte). Prints a table and, last,
+ * {@code transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M}: R = criu4j MB/s
+ * over raw MB/s (median of the runs), X = the largest CPU seconds per GB of any criu4j side, M =
+ * the largest peak RSS of a criu4j side minus that of the same raw side.
+ *
+ * <p>Run by {@code scripts/bench-transfer.sh}. Needs Linux; no root, no CRIU.
+ */
+@Command(name = "transfer-bench", mixinStandardHelpOptions = true,
+    description = "ImageProxy -> ImageCache vs raw sockets, over TCP and Unix.")
+public final class TransferBench implements Callable<Integer> {
+  private static final int PAGE = 4096;
+  private static final int PAGES_PER_REQUEST = 256;
+  private static final String RESULT = "RESULT ";
+  private static final String LISTENING = "LISTENING ";
+
+  @Option(names = "--page-mib", defaultValue = "1024", description = "MiB of pages "
+      + "(default ${DEFAULT-VALUE})")
+  long pageMib;
+
+  @Option(names = "--files", defaultValue = "10000", description = "small files "
+      + "(default ${DEFAULT-VALUE})")
+  int files;
+
+  @Option(names = "--runs", defaultValue = "3", description = "runs per configuration; the "
+      + "median is reported (default ${DEFAULT-VALUE})")
+  int runs;
+
+  @Option(names = "--warmup-mib", defaultValue = "256", description = "MiB of pages in a "
+      + "warm-up transfer each side JVM makes before the measured one (default "
+      + "${DEFAULT-VALUE}; its files: a tenth of --files)")
+  long warmupMib;
+
+  @Option(names = "--work-dir", description = "for sockets and directories (default: a new "
+      + "directory under /dev/shm, removed at the end)")
+  Path workDir;
+
+  @Option(names = "--jvm-option", description = "extra option for the side JVMs (repeatable; "
+      + "default -Xmx1g)")
+  List<String> jvmOptions = new ArrayList<>(List.of("-Xmx1g"));
+
+  // ---- side process options (internal)
+  @Option(names = "--role", hidden = true)
+  String role;
+
+  @Option(names = "--mode", hidden = true)
+  String mode;
+
+  @Option(names = "--transport", hidden = true)
+  String transport;
+
+  @Option(names = "--address", hidden = true)
+  String address;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new TransferBench()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    if (role != null) {
+      return side();
+    }
+    boolean ownWork = workDir == null;
+    Path work = ownWork ? Files.createTempDirectory(Paths.get("/dev/shm"), "criu4j-transfer-")
+        : Files.createDirectories(workDir);
+    try {
+      return drive(work);
+    } finally {
+      if (ownWork) {
+        deleteTree(work);
+      }
+    }
+  }
+
+  // ================================================================================= driver
+
+  /** One side's figures. */
+  record Side(long bytes, long wallNanos, long cpuNanos, long hwmKib) {
+    static Side parse(String line) {
+      Map<String, Long> v = new HashMap<>();
+      for (String kv : line.substring(RESULT.length()).trim().split(" ")) {
+        String[] p = kv.split("=");
+        v.put(p[0], Long.parseLong(p[1]));
+      }
+      return new Side(v.get("bytes"), v.get("wall_ns"), v.get("cpu_ns"), v.get("hwm_kib"));
+    }
+
+    double cpuSecondsPerGb() {
+      return cpuNanos / 1e9 / (bytes / 1e9);
+    }
+  }
+
+  /** One run: both sides. */
+  record Run(Side sender, Side receiver) {
+    double mbPerSecond() {
+      return sender.bytes() / 1e6 / (sender.wallNanos() / 1e9);
+    }
+  }
+
+  private int drive(Path work) throws Exception {
+    long pages = pageMib * 1024 * 1024 / PAGE;
+    long pageStream = new SyntheticPageClient(24, PAGE).streamBytes(pages, PAGES_PER_REQUEST);
+    System.out.printf(Locale.ROOT, "transfer bench: %d MiB of pages (%d stream bytes) + %d "
+        + "files of 1-8 KiB, %d runs per configuration, side JVMs %s%n", pageMib, pageStream,
+        files, runs, jvmOptions);
+    Map<String, Run> medians = new HashMap<>();
+    for (String t : List.of("tcp", "unix")) {
+      for (String m : List.of("raw", "criu4j")) {
+        List<Run> all = new ArrayList<>();
+        for (int i = 0; i < runs; i++) {
+          Run r = runOnce(work, t, m, i);
+          all.add(r);
+          System.out.printf(Locale.ROOT, "  %-4s %-6s run %d: %8.1f MB/s  cpu s/GB sender %.3f "
+              + "receiver %.3f  hwm MiB sender %d receiver %d%n", t, m, i + 1, r.mbPerSecond(),
+              r.sender().cpuSecondsPerGb(), r.receiver().cpuSecondsPerGb(),
+              r.sender().hwmKib() / 1024, r.receiver().hwmKib() / 1024);
+        }
+        all.sort((a, b) -> Double.compare(a.mbPerSecond(), b.mbPerSecond()));
+        medians.put(t + "/" + m, all.get(all.size() / 2));
+      }
+    }
+    System.out.println();
+    System.out.printf(Locale.ROOT, "%-14s %10s %12s %12s %12s %12s%n", "median", "MB/s",
+        "cpu s/GB snd", "cpu s/GB rcv", "RSS MiB snd", "RSS MiB rcv");
+    for (String key : List.of("tcp/raw", "tcp/criu4j", "unix/raw", "unix/criu4j")) {
+      Run r = medians.get(key);
+      System.out.printf(Locale.ROOT, "%-14s %10.1f %12.3f %12.3f %12d %12d%n", key,
+          r.mbPerSecond(), r.sender().cpuSecondsPerGb(), r.receiver().cpuSecondsPerGb(),
+          r.sender().hwmKib() / 1024, r.receiver().hwmKib() / 1024);
+    }
+    double tcpRatio = medians.get("tcp/criu4j").mbPerSecond()
+        / medians.get("tcp/raw").mbPerSecond();
+    double unixRatio = medians.get("unix/criu4j").mbPerSecond()
+        / medians.get("unix/raw").mbPerSecond();
+    double cpu = 0;
+    long overheadKib = 0;
+    for (String t : List.of("tcp", "unix")) {
+      Run c = medians.get(t + "/criu4j");
+      Run raw = medians.get(t + "/raw");
+      cpu = Math.max(cpu, Math.max(c.sender().cpuSecondsPerGb(),
+          c.receiver().cpuSecondsPerGb()));
+      overheadKib = Math.max(overheadKib, Math.max(c.sender().hwmKib() - raw.sender().hwmKib(),
+          c.receiver().hwmKib() - raw.receiver().hwmKib()));
+    }
+    System.out.printf(Locale.ROOT, "transfer: tcp_ratio=%.3f unix_ratio=%.3f cpu_s_per_gb=%.3f "
+        + "overhead_rss_mib=%d%n", tcpRatio, unixRatio, cpu, overheadKib / 1024);
+    return 0;
+  }
+
+  private Run runOnce(Path work, String t, String m, int i) throws Exception {
+    Path dir = Files.createDirectories(work.resolve(t + "-" + m + "-" + i));
+    String listen = t.equals("tcp") ? "tcp://127.0.0.1:0"
+        : "unix://" + dir.resolve("s.sock").toAbsolutePath();
+    Process receiver = startSide("receiver", m, t, listen, dir);
+    Process sender = null;
+    try {
+      BufferedReader rOut = new BufferedReader(new InputStreamReader(receiver.getInputStream(),
+          StandardCharsets.UTF_8));
+      String actual = null;
+      String line;
+      while ((line = rOut.readLine()) != null) {
+        if (line.startsWith(LISTENING)) {
+          actual = line.substring(LISTENING.length()).trim();
+          break;
+        }
+        System.out.println("    receiver: " + line);
+      }
+      if (actual == null) {
+        throw new IllegalStateException("receiver exited before listening: " + describe(
+            receiver));
+      }
+      sender = startSide("sender", m, t, actual, dir);
+      String senderResult = resultOf(sender, "sender");
+      String receiverResult = null;
+      while ((line = rOut.readLine()) != null) {
+        if (line.startsWith(RESULT)) {
+          receiverResult = line;
+        } else {
+          System.out.println("    receiver: " + line);
+        }
+      }
+      if (!receiver.waitFor(60, TimeUnit.SECONDS) || receiver.exitValue() != 0
+          || receiverResult == null) {
+        throw new IllegalStateException("receiver failed: " + describe(receiver));
+      }
+      return new Run(Side.parse(senderResult), Side.parse(receiverResult));
+    } finally {
+      receiver.destroyForcibly();
+      if (sender != null) {
+        sender.destroyForcibly();
+      }
+      deleteTree(dir);
+    }
+  }
+
+  private Process startSide(String r, String m, String t, String addr, Path dir)
+      throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvmOptions);
+    cmd.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
+        TransferBench.class.getName(), "--role", r, "--mode", m, "--transport", t,
+        "--address", addr, "--work-dir", dir.toString(), "--page-mib", String.valueOf(pageMib),
+        "--files", String.valueOf(files), "--warmup-mib", String.valueOf(warmupMib)));
+    ProcessBuilder pb = new ProcessBuilder(cmd)
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectError(ProcessBuilder.Redirect.INHERIT);
+    return pb.start();
+  }
+
+  private static String resultOf(Process p, String what) throws Exception {
+    BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(),
+        StandardCharsets.UTF_8));
+    String result = null;
+    String line;
+    while ((line = out.readLine()) != null) {
+      if (line.startsWith(RESULT)) {
+        result = line;
+      } else {
+        System.out.println("    " + what + ": " + line);
+      }
+    }
+    if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0 || result == null) {
+      throw new IllegalStateException(what + " failed: " + describe(p));
+    }
+    return result;
+  }
+
+  private static String describe(Process p) {
+    return p.isAlive() ? "still running" : "exit " + p.exitValue();
+  }
+
+  // ================================================================================= sides
+
+  private int side() throws Exception {
+    if (role.equals("receiver")) {
+      try (AutoCloseable l = listen()) {
+        return rounds();
+      }
+    }
+    return rounds();
+  }
+
+  /** The receiver's listener: a criu4j {@link Listener}, or a raw server socket. */
+  private Object listener;
+
+  private AutoCloseable listen() throws Exception {
+    boolean tcp = transport.equals("tcp");
+    String shown;
+    if (mode.equals("criu4j")) {
+      Listener l = (tcp ? TcpTransport.create() : UnixTransport.create())
+          .listen(URI.create(address));
+      listener = l;
+      shown = l.address().toString();
+    } else if (tcp) {
+      ServerSocketChannel server = ServerSocketChannel.open();
+      server.bind(tcpAddress(address));
+      listener = server;
+      shown = "tcp://127.0.0.1:" + ((InetSocketAddress) server.getLocalAddress()).getPort();
+    } else {
+      ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+      server.bind(UnixDomainSocketAddress.of(URI.create(address).getPath()));
+      listener = server;
+      shown = address;
+    }
+    System.out.println(LISTENING + shown);
+    System.out.flush();
+    return (AutoCloseable) listener;
+  }
+
+  private int rounds() throws Exception {
+    Side result = null;
+    // A warm-up transfer first, so the measured one runs compiled code, not the interpreter.
+    for (int round = 0; round < 2; round++) {
+      boolean warmup = round == 0;
+      long mib = warmup ? warmupMib : pageMib;
+      int n = warmup ? Math.max(1, files / 10) : files;
+      long pages = mib * 1024 * 1024 / PAGE;
+      long pageStream = new SyntheticPageClient(24, PAGE).streamBytes(pages, PAGES_PER_REQUEST);
+      long[] sizes = fileSizes(n);
+      long fileBytes = 0;
+      for (long s : sizes) {
+        fileBytes += s;
+      }
+      long total = pageStream + fileBytes;
+      Path dir = Files.createDirectories(workDir.resolve(role + "-" + round));
+      boolean tcp = transport.equals("tcp");
+      if (mode.equals("raw")) {
+        result = role.equals("sender") ? rawSender(tcp, total) : rawReceiver(total);
+      } else {
+        Transport tr = tcp ? TcpTransport.create() : UnixTransport.create();
+        result = role.equals("sender") ? proxySender(tr, pages, sizes, total, dir)
+            : cacheReceiver(total, n, dir);
+      }
+    }
+    System.out.println(RESULT + "bytes=" + result.bytes() + " wall_ns=" + result.wallNanos()
+        + " cpu_ns=" + result.cpuNanos() + " hwm_kib=" + result.hwmKib());
+    System.out.flush();
+    return 0;
+  }
+
+  private static long[] fileSizes(int n) {
+    Random random = new Random(7);
+    long[] sizes = new long[n];
+    for (int i = 0; i < n; i++) {
+      sizes[i] = 1024 + random.nextInt(7 * 1024 + 1);
+    }
+    return sizes;
+  }
+
+  private Side proxySender(Transport tr, long pages, long[] sizes, long total, Path dir)
+      throws Exception {
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    try (ImageProxy proxy = ImageProxy.builder(tr.connect(URI.create(address)))
+        .criuVersion(CriuVersion.of(4, 1, 1)).stagingParent(dir).start()) {
+      Path staging = proxy.stagingDir();
+      int fd = proxy.configure(CriuOptions.DEFAULTS).pageServer().fd();
+      AtomicReference<Throwable> failed = new AtomicReference<>();
+      AtomicLong criuCpu = new AtomicLong();
+      long cpu0 = cpuNanos();
+      long t0 = System.nanoTime();
+      Thread pageWriter = new Thread(() -> {
+        try (UnixSocket criu = UnixSocket.adopt(Fd.duplicate(fd, 3).release())) {
+          new SyntheticPageClient(24, PAGE).run(SocketChannels.of(criu), 1, pages,
+              PAGES_PER_REQUEST);
+        } catch (Throwable e) {
+          failed.compareAndSet(null, e);
+        } finally {
+          criuCpu.addAndGet(threads.getCurrentThreadCpuTime());
+        }
+      }, "fake-criu-pages");
+      Thread fileWriter = new Thread(() -> {
+        try {
+          byte[] data = new byte[8 * 1024];
+          new Random(3).nextBytes(data);
+          for (int i = 0; i < sizes.length; i++) {
+            Files.write(staging.resolve(String.format(Locale.ROOT, "file-%05d.img", i)),
+                java.util.Arrays.copyOf(data, (int) sizes[i]));
+          }
+        } catch (Throwable e) {
+          failed.compareAndSet(null, e);
+        } finally {
+          criuCpu.addAndGet(threads.getCurrentThreadCpuTime());
+        }
+      }, "fake-criu-files");
+      pageWriter.start();
+      fileWriter.start();
+      pageWriter.join();
+      fileWriter.join();
+      if (failed.get() != null) {
+        throw new IllegalStateException("fake CRIU failed", failed.get());
+      }
+      TransferReport report = proxy.finish();
+      long wall = System.nanoTime() - t0;
+      long cpu = cpuNanos() - cpu0 - criuCpu.get();
+      if (report.files() != sizes.length) {
+        throw new IllegalStateException("sent " + report.files() + " files");
+      }
+      return new Side(total, wall, cpu, hwmKib());
+    }
+  }
+
+  private Side cacheReceiver(long total, int n, Path dir) throws Exception {
+    Connection c = ((Listener) listener).accept(Duration.ofSeconds(60));
+    long cpu0 = cpuNanos();
+    long t0 = System.nanoTime();
+    ImageCache.Builder b = ImageCache.builder(c).directory(dir.resolve("cache"));
+    CacheHooks.pageSink(b, InProcessPageSink.factory(24, PAGE));
+    try (ImageCache cache = b.start()) {
+      TransferReport r = cache.awaitComplete(Duration.ofMinutes(5));
+      long wall = System.nanoTime() - t0;
+      long cpu = cpuNanos() - cpu0;
+      if (r.files() != n) {
+        throw new IllegalStateException("received " + r.files() + " files");
+      }
+      return new Side(total, wall, cpu, hwmKib());
+    }
+  }
+
+  private Side rawSender(boolean tcp, long total) throws Exception {
+    try (SocketChannel ch = tcp ? SocketChannel.open(tcpAddress(address))
+        : SocketChannel.open(UnixDomainSocketAddress.of(URI.create(address).getPath()))) {
+      if (tcp) {
+        ch.socket().setTcpNoDelay(true);
+      }
+      ByteBuffer buf = ByteBuffer.allocateDirect(1024 * 1024);
+      long cpu0 = cpuNanos();
+      long t0 = System.nanoTime();
+      for (long left = total; left > 0; ) {
+        buf.clear().limit((int) Math.min(buf.capacity(), left));
+        while (buf.hasRemaining()) {
+          left -= ch.write(buf);
+        }
+      }
+      ByteBuffer ack = ByteBuffer.allocate(1);
+      while (ack.hasRemaining() && ch.read(ack) >= 0) {
+        // the receiver's acknowledgement of the last byte
+      }
+      return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
+    }
+  }
+
+  private Side rawReceiver(long total) throws Exception {
+    try (SocketChannel ch = ((ServerSocketChannel) listener).accept()) {
+      ByteBuffer buf = ByteBuffer.allocateDirect(1024 * 1024);
+      long cpu0 = cpuNanos();
+      long t0 = System.nanoTime();
+      long got = 0;
+      while (got < total) {
+        buf.clear();
+        int n = ch.read(buf);
+        if (n < 0) {
+          throw new IOException("sender ended after " + got + " of " + total + " bytes");
+        }
+        got += n;
+      }
+      ch.write(ByteBuffer.wrap(new byte[] {1}));
+      return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
+    }
+  }
+
+  private static InetSocketAddress tcpAddress(String uri) throws IOException {
+    URI u = URI.create(uri);
+    return new InetSocketAddress(InetAddress.getByName(u.getHost()), u.getPort());
+  }
+
+  /**
+   * CPU time of this process, without the JIT compiler threads (their work is JVM warm-up, not
+   * transfer; it shrinks with longer runs). Threads that ended still count (process total).
+   */
+  private static long cpuNanos() throws IOException {
+    long process = ((com.sun.management.OperatingSystemMXBean)
+        ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    return process - compilerThreadNanos();
+  }
+
+  private static long compilerThreadNanos() throws IOException {
+    long ticks = 0;
+    try (var tasks = Files.list(Paths.get("/proc/self/task"))) {
+      for (Path task : tasks.toList()) {
+        String stat;
+        try {
+          stat = Files.readString(task.resolve("stat"));
+        } catch (IOException gone) {
+          continue;
+        }
+        String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        if (comm.startsWith("C1 CompilerThre") || comm.startsWith("C2 CompilerThre")) {
+          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+          ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime
+        }
+      }
+    }
+    return ticks * 10_000_000L; // USER_HZ = 100
+  }
+
+  private static long hwmKib() throws IOException {
+    for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
+      if (line.startsWith("VmHWM:")) {
+        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+      }
+    }
+    return -1;
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}
