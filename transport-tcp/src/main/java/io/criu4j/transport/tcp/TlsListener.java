@@ -173,10 +173,14 @@ final class TlsListener implements Listener {
   private static String reason(Throwable e) {
     StringBuilder text = new StringBuilder();
     for (Throwable t = e; t != null && text.length() < 400; t = t.getCause()) {
+      String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      if (text.indexOf(message) >= 0) {
+        continue; // JDK exceptions often repeat their cause's message
+      }
       if (text.length() > 0) {
         text.append(": ");
       }
-      text.append(t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage());
+      text.append(message);
     }
     return text.toString();
   }
