@@ -5,13 +5,13 @@
 # table (MB/s, CPU seconds per GB and peak RSS per side) and last
 #   transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M
 # Needs Linux; no root and no CRIU (the destination page server is an in-process fake).
-# Builds first (mvn -q -DskipTests install; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to
+# Builds first (mvn -o -DskipTests package -pl examples -am; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to
 # io.criu4j.examples.TransferBench (--page-mib, --files, --runs, --jvm-option; --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    mvn -B -q -DskipTests install </dev/null
+    mvn -B -q -o -DskipTests package -pl examples -am </dev/null
 fi
 
 work=$(mktemp -d /dev/shm/criu4j-transfer.XXXXXX)

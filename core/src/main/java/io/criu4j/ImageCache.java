@@ -67,8 +67,8 @@ import org.slf4j.LoggerFactory;
  * limit, or one that found no room within a short wait (250 ms), is streamed to a temporary
  * name in the directory and renamed once verified instead; that way files waiting for memory
  * never starve the files holding it, and an image set of any size gets through. On top of the
- * limit, the connection buffers at most its receive window (16 streams of 4 MiB, in 64 KiB
- * buffers).
+ * limit, the connection buffers at most its receive window (16 streams of 4 MiB, in buffers
+ * sized to the frames).
  *
  * <p><b>Bad input.</b> Names that are not a single path component, files sent twice, sizes or
  * checksums that do not match, a peer of another protocol version or a stalled peer are rejected
@@ -98,8 +98,18 @@ public final class ImageCache implements AutoCloseable {
   /** Credit per stream; the connection window covers all streams, so none can starve. */
   static final int STREAM_WINDOW = 4 * 1024 * 1024;
   static final long DEFAULT_MEMORY_LIMIT = 256L * 1024 * 1024;
-  /** Largest DATA frame accepted; also the size of each receive buffer the connection pools. */
-  static final int MAX_FRAME_PAYLOAD = 64 * 1024;
+  /**
+   * Largest DATA frame accepted. Receive buffers are sized to the frames (in power-of-two
+   * classes), so small files do not take buffers of this size.
+   */
+  static final int MAX_FRAME_PAYLOAD = 1024 * 1024;
+  /**
+   * Files up to this size are stored by the thread that accepts them: a handoff to a storer
+   * thread costs more than storing such a file. The sender can send all of it without further
+   * credit (it is below the stream window), so storing it never waits for anything but the
+   * sender.
+   */
+  static final long INLINE_STORE_MAX = 64 * 1024;
   /** Largest file held in memory (a Java array); larger ones are streamed to the directory. */
   private static final long MAX_HELD_FILE = 1L << 30;
   private static final int RELAY_BUFFER_BYTES = 64 * 1024;
@@ -253,7 +263,11 @@ public final class ImageCache implements AutoCloseable {
       }
       storing++;
     }
-    storers.execute(() -> store(f));
+    if (f.size() <= INLINE_STORE_MAX) {
+      store(f);
+    } else {
+      storers.execute(() -> store(f));
+    }
   }
 
   private void onTunnel(Tunnel t) throws MigrationException {

@@ -89,7 +89,7 @@ public final class ImageProxy implements AutoCloseable {
   private final ThreadPoolExecutor senders;
   private final Thread uplink;
   private final Thread downlink;
-  private final Thread dispatcher;
+  private final int senderThreads;
   private final int headerSize;
   private final int pageSize;
   private final Duration finishTimeout;
@@ -103,6 +103,8 @@ public final class ImageProxy implements AutoCloseable {
   private long repliesExpected;
   private long repliesDelivered;
   private int pendingFiles;
+  /** Sender threads still taking names from the watcher. */
+  private int takers;
   private boolean finishing;
   private boolean closed;
   private TransferReport report;
@@ -134,7 +136,7 @@ public final class ImageProxy implements AutoCloseable {
     senders.allowCoreThreadTimeOut(true);
     this.uplink = newThread("pages-up", this::uplinkLoop);
     this.downlink = newThread("pages-down", this::downlinkLoop);
-    this.dispatcher = newThread("files", this::dispatchLoop);
+    this.senderThreads = b.senderThreads;
   }
 
   /**
@@ -154,7 +156,13 @@ public final class ImageProxy implements AutoCloseable {
   private void startThreads() {
     uplink.start();
     downlink.start();
-    dispatcher.start();
+    // Each sender thread takes names from the watcher and ships them itself: no handoff per file.
+    synchronized (lock) {
+      takers = senderThreads;
+    }
+    for (int i = 0; i < senderThreads; i++) {
+      senders.execute(this::takeLoop);
+    }
   }
 
   /**
@@ -216,7 +224,12 @@ public final class ImageProxy implements AutoCloseable {
       throwIfFailedLocked();
     }
     stopDispatch = true;
-    join(dispatcher);
+    watcher.stopWaiting();
+    synchronized (lock) {
+      while (takers > 0) {
+        awaitLocked(0, null);
+      }
+    }
     List<String> rest = watcher.drain();
     for (String name : rest) {
       submit(name);
@@ -363,18 +376,34 @@ public final class ImageProxy implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ files
 
-  private void dispatchLoop() {
+  /** Ships the files the watcher reports until {@link #finish()} stops it. */
+  private void takeLoop() {
     try {
-      while (!stopDispatch && !isClosed()) {
+      while (!isClosed()) {
         String name = watcher.take(TAKE_POLL);
-        if (name != null) {
-          submit(name);
+        if (name == null) {
+          if (stopDispatch) {
+            return; // the rest is drained by finish()
+          }
+          continue;
         }
+        synchronized (lock) {
+          if (closed || failure != null) {
+            return;
+          }
+          pendingFiles++;
+        }
+        ship(name);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (MigrationException | RuntimeException e) {
       fail("watching the staging directory", e);
+    } finally {
+      synchronized (lock) {
+        takers--;
+        lock.notifyAll();
+      }
     }
   }
 
@@ -494,7 +523,6 @@ public final class ImageProxy implements AutoCloseable {
     }
     join(uplink);
     join(downlink);
-    join(dispatcher);
     watcher.close();
     criuEnd.close();
     relayEnd.close();
