@@ -114,6 +114,11 @@ public final class ImageCache implements AutoCloseable {
   private static final long MAX_HELD_FILE = 1L << 30;
   private static final int RELAY_BUFFER_BYTES = 64 * 1024;
   private static final String PARTIAL_PREFIX = ".criu4j-partial-";
+  private static final Set<StandardOpenOption> CREATE_NEW =
+      Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+  /** What files sent without a mode get: CRIU creates its images 0600. */
+  private static final FileAttribute<Set<PosixFilePermission>> DEFAULT_PERMISSIONS =
+      permissionBits(0600);
   /** How long a file waits for room in memory before it is streamed to the directory. */
   private static final long MEMORY_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
@@ -147,6 +152,10 @@ public final class ImageCache implements AutoCloseable {
   private Thread pagesUp;
   private boolean tunnelDone;
   private boolean imageEnded;
+
+  /** The acceptor thread's buffer for the files it stores itself, and its end probe. */
+  private ByteBuffer inlineBuffer;
+  private ByteBuffer inlineProbe;
 
   private final AtomicInteger filesStored = new AtomicInteger();
   private final AtomicLong bytesStored = new AtomicLong();
@@ -264,9 +273,9 @@ public final class ImageCache implements AutoCloseable {
       storing++;
     }
     if (f.size() <= INLINE_STORE_MAX) {
-      store(f);
+      store(f, true);
     } else {
-      storers.execute(() -> store(f));
+      storers.execute(() -> store(f, false));
     }
   }
 
@@ -336,7 +345,11 @@ public final class ImageCache implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ files
 
-  private void store(InboundFile f) {
+  /**
+   * Stores a file; {@code inline} on the acceptor thread, which then holds it in its reusable
+   * buffer (no garbage per file: a heap buffer per small file adds up to heap growth, so RSS).
+   */
+  private void store(InboundFile f, boolean inline) {
     String name = f.name();
     long size = f.size();
     try {
@@ -353,7 +366,7 @@ public final class ImageCache implements AutoCloseable {
       // slows down); if none frees up, it is streamed to the directory instead, so that files
       // waiting for memory can never starve the files holding it of connection credit.
       if (size <= heldFileMax && budget.tryAcquire(size, MEMORY_WAIT_NANOS)) {
-        storeHeld(f, target, size);
+        storeHeld(f, target, size, inline);
       } else {
         storeStreamed(f, target);
       }
@@ -376,9 +389,22 @@ public final class ImageCache implements AutoCloseable {
   }
 
   /** Holds the file in memory until it is verified, then writes it out and frees the memory. */
-  private void storeHeld(InboundFile f, Path target, long size) throws IOException {
+  private void storeHeld(InboundFile f, Path target, long size, boolean inline)
+      throws IOException {
     try { // the caller acquired size bytes of the budget
-      ByteBuffer data = ByteBuffer.allocate((int) size);
+      ByteBuffer data;
+      ByteBuffer probe;
+      if (inline) {
+        if (inlineBuffer == null) {
+          inlineBuffer = ByteBuffer.allocateDirect((int) INLINE_STORE_MAX);
+          inlineProbe = ByteBuffer.allocateDirect(1);
+        }
+        data = inlineBuffer.clear().limit((int) size);
+        probe = inlineProbe.clear();
+      } else {
+        data = ByteBuffer.allocate((int) size);
+        probe = ByteBuffer.allocate(1);
+      }
       while (data.hasRemaining()) {
         int n = f.read(data);
         if (n < 0) {
@@ -389,12 +415,11 @@ public final class ImageCache implements AutoCloseable {
         }
       }
       // -1 only once the size and the checksum were verified.
-      if (f.read(ByteBuffer.allocate(1)) >= 0) {
+      if (f.read(probe) >= 0) {
         throw new ProtocolException(label + ": \"" + f.name() + "\" is longer than announced");
       }
       data.flip();
-      try (FileChannel out = FileChannel.open(target, Set.of(StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE), permissions(f.mode()))) {
+      try (FileChannel out = FileChannel.open(target, CREATE_NEW, permissions(f.mode()))) {
         while (data.hasRemaining()) {
           out.write(data);
         }
@@ -409,8 +434,7 @@ public final class ImageCache implements AutoCloseable {
     Path partial = directory.resolve(PARTIAL_PREFIX + f.streamId());
     boolean done = false;
     try {
-      try (FileChannel out = FileChannel.open(partial, Set.of(StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE), permissions(f.mode()))) {
+      try (FileChannel out = FileChannel.open(partial, CREATE_NEW, permissions(f.mode()))) {
         f.transferTo(out); // returns once the size and the checksum were verified
       }
       Files.move(partial, target); // fails if the target exists
@@ -423,7 +447,10 @@ public final class ImageCache implements AutoCloseable {
   }
 
   private static FileAttribute<Set<PosixFilePermission>> permissions(int mode) {
-    int bits = mode == 0 ? 0600 : mode & 0777;
+    return mode == 0 ? DEFAULT_PERMISSIONS : permissionBits(mode & 0777);
+  }
+
+  private static FileAttribute<Set<PosixFilePermission>> permissionBits(int bits) {
     Set<PosixFilePermission> perms = EnumSet.noneOf(PosixFilePermission.class);
     PosixFilePermission[] order = {
         PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE,

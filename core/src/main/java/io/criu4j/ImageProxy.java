@@ -76,6 +76,8 @@ public final class ImageProxy implements AutoCloseable {
   private static final Duration TAKE_POLL = Duration.ofMillis(50);
   /** The name of the page tunnel; {@link ImageCache} expects it. */
   static final String PAGE_TUNNEL = "pages";
+  private static final java.util.Set<StandardOpenOption> READ = java.util.Set.of(
+      StandardOpenOption.READ);
 
   private final String label;
   private final MuxConnection mux;
@@ -430,7 +432,7 @@ public final class ImageProxy implements AutoCloseable {
       }
       Path file = staging.resolve(name);
       long size;
-      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      try (FileChannel ch = FileChannel.open(file, READ)) {
         size = ch.size();
         // No mode: CRIU creates its images 0600, which is what the cache uses for mode 0, and a
         // stat per file is measurable with thousands of small files.

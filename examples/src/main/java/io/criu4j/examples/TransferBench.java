@@ -80,6 +80,14 @@ public final class TransferBench implements Callable<Integer> {
   private static final int PAGES_PER_REQUEST = 256;
   private static final String RESULT = "RESULT ";
   private static final String LISTENING = "LISTENING ";
+  private static final java.util.Set<StandardOpenOption> CREATE =
+      java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+
+  /**
+   * The staged files' names, made once per JVM: the fake CRIU should not add garbage (and so
+   * heap growth, RSS) of its own to the sender's figures.
+   */
+  private String[] fileNames;
 
   @Option(names = "--page-mib", defaultValue = "1024", description = "MiB of pages "
       + "(default ${DEFAULT-VALUE})")
@@ -364,6 +372,11 @@ public final class TransferBench implements Callable<Integer> {
 
   private int rounds() throws Exception {
     Side result = null;
+    fileNames = new String[files];
+    for (int i = 0; i < files; i++) {
+      String digits = Integer.toString(i); // not String.format: its garbage is megabytes
+      fileNames[i] = "file-" + "00000".substring(Math.min(5, digits.length())) + digits + ".img";
+    }
     // A warm-up transfer first, so the measured one runs compiled code, not the interpreter.
     for (int round = 0; round < 2; round++) {
       boolean warmup = round == 0;
@@ -429,8 +442,7 @@ public final class TransferBench implements Callable<Integer> {
           new Random(3).nextBytes(bytes);
           ByteBuffer data = ByteBuffer.allocateDirect(bytes.length).put(bytes);
           for (int i = 0; i < sizes.length; i++) {
-            try (FileChannel f = FileChannel.open(staging.resolve(String.format(Locale.ROOT,
-                "file-%05d.img", i)), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try (FileChannel f = FileChannel.open(staging.resolve(fileNames[i]), CREATE)) {
               ByteBuffer b = data.clear().limit((int) sizes[i]);
               while (b.hasRemaining()) {
                 f.write(b);
@@ -537,6 +549,16 @@ public final class TransferBench implements Callable<Integer> {
           System.err.println("DEBUG " + role + " thread " + ti.getThreadName() + " "
               + ns / 1_000_000 + " ms");
         }
+      }
+      for (java.lang.management.BufferPoolMXBean bp
+          : ManagementFactory.getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class)) {
+        System.err.println("DEBUG " + role + " buffers " + bp.getName() + " "
+            + bp.getTotalCapacity() / 1024 / 1024 + " MiB");
+      }
+      for (java.lang.management.MemoryPoolMXBean mp
+          : ManagementFactory.getMemoryPoolMXBeans()) {
+        System.err.println("DEBUG " + role + " pool " + mp.getName() + " peak "
+            + mp.getPeakUsage().getCommitted() / 1024 / 1024 + " MiB committed");
       }
       System.err.println("DEBUG " + role + " compiler " + compilerThreadNanos() / 1_000_000
           + " ms");
