@@ -63,8 +63,10 @@ import picocli.CommandLine.Option;
  * <p>Each side runs in its own JVM, so CPU time and peak RSS (VmHWM) are per side. Sender CPU
  * excludes the threads that play CRIU (writing the files and the page stream); receiver CPU is
  * the whole process during the transfer; both exclude the JIT compiler threads, and each side
- * JVM first makes a warm-up transfer (256 MiB of pages by default) so that the measured one runs
- * compiled code. Throughput counts page-stream plus file bytes over the
+ * JVM (raw ones too) first makes a warm-up transfer of the same size as the measured one, so
+ * that the file path as well as the page path runs compiled code. The fake CRIU writes its
+ * files from one direct buffer with names made beforehand, so that its own garbage does not
+ * inflate the sender's heap, hence RSS. Throughput counts page-stream plus file bytes over the
  * sender's wall time until the cache acknowledged the complete set (raw: until the receiver
  * acknowledged the last byte). Prints a table and, last,
  * {@code transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M}: R = criu4j MB/s
@@ -466,8 +468,9 @@ public final class TransferBench implements Callable<Integer> {
       }
       TransferReport report = proxy.finish();
       long wall = System.nanoTime() - t0;
-      if (System.getenv("BENCH_DEBUG") != null) {
-        System.err.printf("DEBUG pages %d ms, files %d ms, finish at %d ms%n", tPages / 1000000,
+      if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
+        System.err.printf(Locale.ROOT, "DEBUG fake CRIU: pages done at %d ms, files at %d ms; "
+            + "finish() returned at %d ms%n", tPages / 1000000,
             tFiles / 1000000, wall / 1000000);
       }
       long cpu = cpuNanos() - cpu0 - criuCpu.get();
@@ -540,7 +543,7 @@ public final class TransferBench implements Callable<Integer> {
   }
 
   private void debugThreads() throws IOException {
-    if (System.getenv("BENCH_DEBUG") != null) {
+    if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
       ThreadMXBean mx = ManagementFactory.getThreadMXBean();
       for (long id : mx.getAllThreadIds()) {
         java.lang.management.ThreadInfo ti = mx.getThreadInfo(id);

@@ -617,6 +617,8 @@ public final class MuxConnection implements AutoCloseable {
     try {
       if (!terminatedLatch.await(closeNanos + TimeUnit.SECONDS.toNanos(10), TimeUnit.NANOSECONDS)) {
         log.warn("{}: threads did not stop in time", label);
+      } else {
+        join(watchdogThread); // it counts the latch down just before it ends
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
