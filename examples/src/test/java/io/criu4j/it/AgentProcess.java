@@ -65,7 +65,8 @@ final class AgentProcess implements AutoCloseable {
         line = null;
       }
       if (line == null || !line.startsWith(AgentMain.LISTENING + " ")) {
-        throw new IOException("agent " + cmd + " did not start, said '" + line + "'; log:\n"
+        throw new IOException("agent (" + AgentMain.class.getSimpleName() + " " + listen + " "
+            + directory + ") in " + host + " did not start, said '" + line + "'; log:\n"
             + tail(log));
       }
       return new AgentProcess(p, out, log,

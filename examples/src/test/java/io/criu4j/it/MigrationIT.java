@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.criu4j.Criu;
+import io.criu4j.CriuOptions;
 import io.criu4j.MigrationAgent;
 import io.criu4j.MigrationCancelledException;
 import io.criu4j.MigrationEvent;
@@ -176,6 +177,25 @@ class MigrationIT {
     reporter.publishEntry("appended records", "before " + beforeMigration + ", at commit "
         + atCommit + ", after " + records.size());
     closeAndAssertNoLeaks(payload, agent);
+  }
+
+  @Test
+  @DisplayName("baseline: the appended file survives a plain local dump and restore")
+  void appendedFileSurvivesALocalDumpAndRestore(Criu criu) throws Exception {
+    // Separates "CRIU or the payload cannot carry a growing file" from a migration bug.
+    Payload payload = startPayload(Payload.builder().appendFile(true).intervalMillis(5));
+    TmpfsDir images = closeLater(TmpfsDir.create("criu4j-it-local-"));
+    criu.dump(images.path(), CriuOptions.builder().pid(payload.pid()).build());
+    long atDump = payload.appendedRecords().size();
+    int restored = payload.registerRestored(criu.restore(images.path(), CriuOptions.DEFAULTS)
+        .pid());
+
+    assertOnlyCopyAt(payload, restored, 1);
+    payload.awaitCounterAbove(atDump + 20, Duration.ofSeconds(10));
+    List<Long> records = payload.appendedRecords();
+    assertThat(records).isEqualTo(LongStream.rangeClosed(1, records.size()).boxed().toList());
+    assertThat((long) records.size()).isGreaterThan(atDump + 10);
+    leaks.assertClean(payload);
   }
 
   // ------------------------------------------------------------------------------ rollback
