@@ -99,6 +99,12 @@ class MigrationIT {
     }
   }
 
+  /** Publishes a finding to the test report and prints it, so build logs show it too. */
+  private static void note(TestReporter reporter, String key, String value) {
+    reporter.publishEntry(key, value);
+    System.out.println("[MigrationIT] " + key + ": " + value);
+  }
+
   private <T extends AutoCloseable> T closeLater(T resource) {
     cleanup.add(resource);
     return resource;
@@ -174,7 +180,7 @@ class MigrationIT {
         LongStream.rangeClosed(1, records.size()).boxed().toList());
     assertThat((long) records.size()).isGreaterThan(atCommit + 10)
         .isGreaterThan(beforeMigration);
-    reporter.publishEntry("appended records", "before " + beforeMigration + ", at commit "
+    note(reporter, "appended records", "before " + beforeMigration + ", at commit "
         + atCommit + ", after " + records.size());
     closeAndAssertNoLeaks(payload, agent);
   }
@@ -216,7 +222,7 @@ class MigrationIT {
     MigrationException failure = migrateExpectingFailure(criu, payload, UnixTransport.create(),
         agent.address());
 
-    reporter.publishEntry("failure", String.valueOf(failure));
+    note(reporter, "failure", String.valueOf(failure));
     assertThat(failure).isNotInstanceOf(MigrationCancelledException.class);
     assertThat(preRestores.get()).as("restores the agent attempted").isEqualTo(1);
     assertRolledBack(payload, agent, 1);
@@ -235,11 +241,10 @@ class MigrationIT {
     MigrationException failure = migrateExpectingFailure(criu, payload, faulty,
         agent.address());
 
-    reporter.publishEntry("failure", String.valueOf(failure));
+    note(reporter, "failure", String.valueOf(failure));
     assertThat(faulty.triggered()).as("the cut happened").isTrue();
     assertThat(faulty.bytesWritten()).as("bytes through before the cut")
         .isLessThan(MEM_MIB * MIB);
-    assertThat(events).as("events").anyMatch(e -> e instanceof MigrationEvent.Frozen);
     assertThat(failure).isNotInstanceOf(MigrationCancelledException.class);
     assertRolledBack(payload, agent, 1);
     closeAndAssertNoLeaks(payload, agent);
@@ -269,7 +274,7 @@ class MigrationIT {
 
       Throwable outcome = outcome(running, Duration.ofSeconds(30));
       long tookMillis = (System.nanoTime() - cancelledAt) / 1_000_000;
-      reporter.publishEntry("cancel", "migrate() ended " + tookMillis + " ms after cancel(): "
+      note(reporter, "cancel", "migrate() ended " + tookMillis + " ms after cancel(): "
           + outcome);
       assertThat(outcome).isInstanceOf(MigrationCancelledException.class);
       session.close();
@@ -334,15 +339,21 @@ class MigrationIT {
 
   private void assertMigrated(Payload payload, MigrationReport report, int processes,
       TestReporter reporter) {
-    reporter.publishEntry("report", report.toJson());
+    note(reporter, "report", report.toJson());
     assertThat(report.sourcePid()).isEqualTo(payload.pid());
     assertThat(report.destinationPid()).isPositive().isNotEqualTo(payload.pid());
     assertOnlyCopyAt(payload, report.destinationPid(), processes);
     assertThat(payload.isAlive()).as("the source after the commit").isFalse();
-    assertThat(events).anyMatch(e -> e instanceof MigrationEvent.Frozen);
+    assertThat(events).anyMatch(e -> e instanceof MigrationEvent.Frozen)
+        .anyMatch(e -> e instanceof MigrationEvent.Resumed r && r.onDestination()
+            && r.pid() == report.destinationPid());
   }
 
   private void assertRolledBack(Payload payload, MigrationAgent agent, int processes) {
+    assertThat(events).as("events").anyMatch(e -> e instanceof MigrationEvent.Frozen)
+        .anyMatch(e -> e instanceof MigrationEvent.Resumed r && !r.onDestination()
+            && r.pid() == payload.pid())
+        .noneMatch(e -> e instanceof MigrationEvent.Resumed r && r.onDestination());
     assertOnlyCopyAt(payload, payload.pid(), processes);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (agent.activeSessions() > 0 && System.nanoTime() < deadline) {

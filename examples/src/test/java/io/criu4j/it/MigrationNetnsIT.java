@@ -104,6 +104,7 @@ class MigrationNetnsIT {
     }
     payload.registerRestored(report.destinationPid());
     reporter.publishEntry("report", report.toJson());
+    System.out.println("[MigrationNetnsIT] report: " + report.toJson());
 
     assertThat(report.sourcePid()).isEqualTo(payload.pid());
     assertOnlyCopyAt(payload, report.destinationPid(), 1);
