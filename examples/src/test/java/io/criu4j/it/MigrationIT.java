@@ -26,9 +26,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.AfterEach;
@@ -60,6 +62,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 class MigrationIT {
   private static final int MEM_MIB = 32;
   private static final long MIB = 1024 * 1024;
+  /** How soon after cancel() a migration stalled in its transfer must have rolled back. */
+  private static final Duration CANCEL_PROMPTLY = Duration.ofSeconds(2);
 
   private final List<AutoCloseable> cleanup = new ArrayList<>();
   private final List<MigrationEvent> events = new CopyOnWriteArrayList<>();
@@ -255,7 +259,10 @@ class MigrationIT {
   void cancelDuringTransferResumesTheSource(Criu criu, TestReporter reporter) throws Exception {
     Payload payload = startPayload(Payload.builder().memMib(MEM_MIB));
     MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
+    // The link stalls after 8 MiB, so the cancellation certainly lands mid-transfer.
     FaultyTransport held = FaultyTransport.holdAfter(TcpTransport.create(), 8 * MIB);
+    long cancelMillis;
+    long endedMillis;
     try {
       MigrationSession session = closeLater(session(criu, payload, held, agent.address())
           .build());
@@ -263,19 +270,29 @@ class MigrationIT {
         try {
           return session.migrate();
         } catch (MigrationException e) {
-          throw new java.util.concurrent.CompletionException(e);
+          throw new CompletionException(e);
         }
       });
       assertThat(held.awaitTriggered(Duration.ofSeconds(30))).as("transfer reached 8 MiB")
           .isTrue();
       assertThat(payload.isAlive()).isTrue(); // frozen, not dead
-      long cancelledAt = System.nanoTime();
-      session.cancel();
 
+      long cancelledAt = System.nanoTime();
+      CompletableFuture<Void> cancelling = new CompletableFuture<>();
+      Thread canceller = new Thread(() -> {
+        session.cancel();
+        cancelling.complete(null);
+      }, "test-canceller");
+      canceller.start();
+      waitOrDumpThreads(cancelling, "cancel()");
+      cancelling.get(30, TimeUnit.SECONDS);
+      cancelMillis = (System.nanoTime() - cancelledAt) / 1_000_000;
+      waitOrDumpThreads(running, "migrate()");
       Throwable outcome = outcome(running, Duration.ofSeconds(30));
-      long tookMillis = (System.nanoTime() - cancelledAt) / 1_000_000;
-      note(reporter, "cancel", "migrate() ended " + tookMillis + " ms after cancel(): "
-          + outcome);
+      endedMillis = (System.nanoTime() - cancelledAt) / 1_000_000;
+      note(reporter, "cancel", "cancel() returned after " + cancelMillis + " ms, migrate() "
+          + "ended " + endedMillis + " ms after cancel(): " + outcome);
+
       assertThat(outcome).isInstanceOf(MigrationCancelledException.class);
       session.close();
       assertRolledBack(payload, agent, 1);
@@ -283,6 +300,23 @@ class MigrationIT {
       held.release();
     }
     closeAndAssertNoLeaks(payload, agent);
+    // The source stays frozen until the rollback is done, so that must not wait for the
+    // stalled link to drain; and cancel() is documented to return at once.
+    assertThat(cancelMillis).as("ms cancel() blocked its caller").isLessThan(500);
+    assertThat(endedMillis).as("ms from cancel() to the end of migrate()")
+        .isLessThan(CANCEL_PROMPTLY.toMillis());
+  }
+
+  /** Waits up to {@link #CANCEL_PROMPTLY} for {@code f}; if it is slower, prints all threads. */
+  private static void waitOrDumpThreads(CompletableFuture<?> f, String what) throws Exception {
+    try {
+      f.get(CANCEL_PROMPTLY.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException slow) {
+      System.out.println("[MigrationIT] " + what + " still running " + CANCEL_PROMPTLY
+          + " after cancel(); threads:\n" + threadDump());
+    } catch (ExecutionException checkedByTheCaller) {
+      // done
+    }
   }
 
   // ------------------------------------------------------------------------------ helpers
@@ -369,12 +403,23 @@ class MigrationIT {
     leaks.assertClean(payload, address);
   }
 
+  private static String threadDump() {
+    StringBuilder sb = new StringBuilder();
+    Thread.getAllStackTraces().forEach((t, stack) -> {
+      sb.append('"').append(t.getName()).append("\" ").append(t.getState()).append('\n');
+      for (StackTraceElement e : stack) {
+        sb.append("    at ").append(e).append('\n');
+      }
+    });
+    return sb.toString();
+  }
+
   private static Throwable outcome(CompletableFuture<?> f, Duration timeout) throws Exception {
     try {
       f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
       return null;
     } catch (ExecutionException e) {
-      return e.getCause() instanceof java.util.concurrent.CompletionException c
+      return e.getCause() instanceof CompletionException c
           && c.getCause() != null ? c.getCause() : e.getCause();
     }
   }
