@@ -36,16 +36,18 @@ import java.util.stream.Stream;
  * {@code close()}. Not thread-safe; one per test.
  */
 final class LeakCheck {
-  private static final long SETTLE_MILLIS = 10_000;
+  private static final long DEFAULT_SETTLE_MILLIS = 10_000;
   private static final long CLOCK_TICKS_PER_SECOND = 100;
 
+  private final long settleMillis;
   private final Map<Integer, String> fdsBefore;
   private final Set<Long> childrenBefore;
   private final long startTicks;
   private final List<Path> dirs = new ArrayList<>();
   private final List<Path> netns = new ArrayList<>();
 
-  private LeakCheck() {
+  private LeakCheck(long settleMillis) {
+    this.settleMillis = settleMillis;
     this.fdsBefore = openFds();
     this.childrenBefore = children().keySet();
     this.startTicks = uptimeTicks() - CLOCK_TICKS_PER_SECOND / 10;
@@ -53,7 +55,12 @@ final class LeakCheck {
 
   /** Takes the snapshot now: call before the test opens anything. */
   static LeakCheck begin() {
-    return new LeakCheck();
+    return new LeakCheck(DEFAULT_SETTLE_MILLIS);
+  }
+
+  /** As {@link #begin()}, waiting at most {@code settle} for leaks to go away. */
+  static LeakCheck begin(java.time.Duration settle) {
+    return new LeakCheck(settle.toMillis());
   }
 
   /** A directory that must be empty at the end (a staging or cache parent of the test). */
@@ -73,8 +80,15 @@ final class LeakCheck {
    * copies, which the test still needs) are not counted as leaked children.
    */
   void assertClean(Payload payload, URI... agentAddresses) {
-    String payloadMark = payload.counterFile().toString();
-    long deadline = System.nanoTime() + SETTLE_MILLIS * 1_000_000;
+    assertClean(payload.counterFile().toString(), agentAddresses);
+  }
+
+  /**
+   * Asserts that nothing leaked, not counting child processes whose command line contains
+   * {@code payloadMark}.
+   */
+  void assertClean(String payloadMark, URI... agentAddresses) {
+    long deadline = System.nanoTime() + settleMillis * 1_000_000;
     Map<Integer, String> leakedFds;
     Map<Long, String> leakedChildren;
     Map<Integer, String> leakedCriu;
