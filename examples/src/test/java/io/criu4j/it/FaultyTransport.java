@@ -17,10 +17,11 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A {@link Transport} that forwards to a real one and injects one fault into the connections it
  * {@linkplain #connect opens}, once the bytes written through all of them together reach a
- * threshold: either it {@linkplain #cutAfter cuts} the connection (closes the real connection
- * under the writer, as a reset or a dead link would) or it {@linkplain #holdAfter holds} the
- * writer (the write blocks, as on a stalled link, until {@link #release()} or until the
- * connection is closed). Listeners are not wrapped: the fault sits on the side that connects.
+ * threshold: it {@linkplain #cutAfter cuts} the connection (closes the real connection under the
+ * writer, as a reset would), or {@linkplain #holdAfter holds} the writer (the write blocks, as
+ * on a stalled link, until {@link #release()} or until the connection is closed), or
+ * {@linkplain #actionAfter runs an action} such as taking the network link down. Listeners are
+ * not wrapped: the fault sits on the side that connects.
  *
  * <p>Exactly the bytes up to the threshold reach the peer; {@link #awaitTriggered} tells a test
  * that the fault happened, so a test of "cut mid-transfer" can prove the cut was mid-transfer.
@@ -34,7 +35,9 @@ final class FaultyTransport implements Transport {
     /** Close every connection opened so far and fail new ones, like a link going down. */
     CUT_ALL,
     /** Block the writer that crosses the threshold until released or closed. */
-    HOLD
+    HOLD,
+    /** Run an action (such as taking the network link down), then carry on writing. */
+    ACTION
   }
 
   private final Transport delegate;
@@ -44,25 +47,35 @@ final class FaultyTransport implements Transport {
   private final CountDownLatch triggered = new CountDownLatch(1);
   private final CountDownLatch released = new CountDownLatch(1);
   private final List<FaultyConnection> connections = new CopyOnWriteArrayList<>();
+  private final Runnable action;
   private volatile boolean down;
 
-  private FaultyTransport(Transport delegate, Fault fault, long threshold) {
+  private FaultyTransport(Transport delegate, Fault fault, long threshold, Runnable action) {
     this.delegate = delegate;
     this.fault = fault;
     this.threshold = threshold;
+    this.action = action;
   }
 
   /** Cuts the connection (or, with {@link Fault#CUT_ALL}, all of them) after {@code bytes}. */
   static FaultyTransport cutAfter(Transport delegate, long bytes, Fault how) {
-    if (how == Fault.HOLD) {
+    if (how != Fault.CUT_ONE && how != Fault.CUT_ALL) {
       throw new IllegalArgumentException("not a cut: " + how);
     }
-    return new FaultyTransport(delegate, how, bytes);
+    return new FaultyTransport(delegate, how, bytes, null);
   }
 
   /** Holds the writer that reaches {@code bytes} until {@link #release()} or close. */
   static FaultyTransport holdAfter(Transport delegate, long bytes) {
-    return new FaultyTransport(delegate, Fault.HOLD, bytes);
+    return new FaultyTransport(delegate, Fault.HOLD, bytes, null);
+  }
+
+  /**
+   * Runs {@code action} once, on the writer's thread, when the threshold is reached, then lets
+   * the writer carry on (what happens to the bytes is up to the action).
+   */
+  static FaultyTransport actionAfter(Transport delegate, long bytes, Runnable action) {
+    return new FaultyTransport(delegate, Fault.ACTION, bytes, action);
   }
 
   /** Waits until the threshold was reached; whether it was within {@code timeout}. */
@@ -183,6 +196,7 @@ final class FaultyTransport implements Transport {
             throw new TransportException("interrupted while held by injected fault", e);
           }
         }
+        case ACTION -> action.run();
         default -> throw new AssertionError(fault);
       }
     }

@@ -94,6 +94,14 @@ final class NetnsHost implements AutoCloseable {
     return remoteAddress;
   }
 
+  /**
+   * Takes the link between the hosts down or up again. Down, packets are dropped without any
+   * reset: both ends' connections just stop moving, as in a network partition.
+   */
+  void setLinkUp(boolean up) throws IOException {
+    run("ip", "link", "set", localLink, up ? "up" : "down");
+  }
+
   /** {@code nsenter --net=...} followed by {@code command}: runs it inside the namespace. */
   List<String> inside(List<String> command) {
     List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=" + netnsFile()));
