@@ -15,9 +15,12 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.condition.EnabledOnOs;
+import org.junit.jupiter.api.condition.OS;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The leak check the migration tests end with does catch each kind of leak. */
+@EnabledOnOs(OS.LINUX) // reads /proc
 @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class LeakCheckTest {
   private static final Duration SETTLE = Duration.ofMillis(200);
