@@ -425,11 +425,21 @@ public final class Criu {
    */
   CriuException failure(RequestType request, Response resp, Path logFile, Throwable veto) {
     String msg = resp.hasCrErrmsg() ? resp.getCrErrmsg() : null;
+    List<String> tail = CriuFiles.logTail(logFile);
+    if (msg != null && msg.contains("RLIMIT_NOFILE")) {
+      // CRIU 4.x reports its first logged error, a harmless rlimit warning, as cr_errmsg; the
+      // real reason is the first other error in the log (later ones say "FAILED" and no more).
+      for (int i = 0; i < tail.size(); i++) {
+        if (tail.get(i).contains("Error") && !tail.get(i).contains("RLIMIT_NOFILE")) {
+          msg = tail.get(i).strip();
+          break;
+        }
+      }
+    }
     if (veto != null && (msg == null || msg.isBlank())) {
       msg = "vetoed by the notifier: " + veto;
     }
-    return new CriuException(request.name(), resp.getCrErrno(), msg, logFile,
-        CriuFiles.logTail(logFile), veto);
+    return new CriuException(request.name(), resp.getCrErrno(), msg, logFile, tail, veto);
   }
 
   static Path createTempDir(String prefix) throws MigrationException {

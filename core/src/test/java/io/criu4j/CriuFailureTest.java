@@ -47,6 +47,22 @@ class CriuFailureTest extends FakeCriuFixture {
   }
 
   @Test
+  void theHarmlessRlimitWarningNeverHidesTheRealReason() throws Exception {
+    String rlimit = "Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self";
+    fake.enqueue(Script.fail(0, rlimit).withLog(
+        "(00.000200) " + rlimit,
+        "(00.050000) Error (criu/cr-restore.c:2400): Aborting restore due to pre-restore script "
+            + "ret code -1",
+        "(00.050100) Error (criu/cr-restore.c:2500): Restoring FAILED."));
+
+    CriuException e = catchThrowableOfType(CriuException.class,
+        () -> criu.restore(images, CriuOptions.DEFAULTS));
+
+    assertThat(e.criuMessage()).contains("Aborting restore due to pre-restore script");
+    assertThat(e.getMessage()).doesNotContain("RLIMIT_NOFILE");
+  }
+
+  @Test
   void errorReplyTypedEmptyIsReportedAgainstTheRequestThatWasSent() throws Exception {
     // CRIU answers a request it cannot take ("Invalid req", "Bad req seq") with type EMPTY.
     fake.enqueue(Script.raw(Response.newBuilder().setType(RequestType.EMPTY).setSuccess(false)

@@ -88,6 +88,11 @@ public final class MuxConnection implements AutoCloseable {
   private final BufferPool pool;
   private final long stallNanos;
   private final long closeNanos;
+  /**
+   * How long a failed connection lingers to flush its error frame. Shortened when the
+   * application abandons the connection: close() must not wait for a stalled link.
+   */
+  private long lingerNanos;
   private final long streamGrantThreshold;
   private final long connectionGrantThreshold;
 
@@ -157,6 +162,11 @@ public final class MuxConnection implements AutoCloseable {
   private boolean inputEnded;
   private boolean closeCalled;
   private long closeDeadline;
+  /**
+   * Linger after close() abandoned open streams or after a stall: enough to send an error frame
+   * on a live link, never a wait on a dead one.
+   */
+  private static final long ABANDON_LINGER_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
   private boolean terminated;
 
   private int waiters;
@@ -207,6 +217,7 @@ public final class MuxConnection implements AutoCloseable {
     this.pool = new BufferPool(config.maxFramePayload(), POOL_RETAINED_BYTES);
     this.stallNanos = config.stallTimeout().toNanos();
     this.closeNanos = config.closeTimeout().toNanos();
+    this.lingerNanos = closeNanos;
     this.streamGrantThreshold = Math.max(1, config.initialStreamWindow() / 2);
     this.connectionGrantThreshold = Math.max(1, config.initialConnectionWindow() / 2);
     this.nextLocalId = role == Role.SENDER ? 1 : 2;
@@ -603,6 +614,7 @@ public final class MuxConnection implements AutoCloseable {
                 new WireProtocolException(
                     ErrorCode.CANCELLED, "connection closed with " + open + " still open"),
                 true);
+            lingerNanos = Math.min(lingerNanos, ABANDON_LINGER_NANOS);
           } else {
             goodbyeQueued = true;
             writerCond.signal();
@@ -2279,7 +2291,7 @@ public final class MuxConnection implements AutoCloseable {
       while (!terminated) {
         long now = System.nanoTime();
         if (failure != null) {
-          if (!lingering || (inputEnded && errorFlushed) || now - failedAt >= closeNanos) {
+          if (!lingering || (inputEnded && errorFlushed) || now - failedAt >= lingerNanos) {
             terminateLocked();
             break;
           }
@@ -2303,6 +2315,7 @@ public final class MuxConnection implements AutoCloseable {
                         + TimeUnit.NANOSECONDS.toMillis(blocked)
                         + " ms; the peer does not read"),
                 true);
+            lingerNanos = Math.min(lingerNanos, ABANDON_LINGER_NANOS);
             continue;
           }
           if ((waiters > 0 || !handshakeDone) && idle >= stallNanos) {
@@ -2312,12 +2325,13 @@ public final class MuxConnection implements AutoCloseable {
                         + TimeUnit.NANOSECONDS.toMillis(idle) + " ms (stall timeout "
                         + config.stallTimeout().toMillis() + " ms)"),
                 true);
+            lingerNanos = Math.min(lingerNanos, ABANDON_LINGER_NANOS);
             continue;
           }
         }
         long wait = tick;
         if (failure != null && lingering) {
-          wait = Math.min(wait, failedAt + closeNanos - now);
+          wait = Math.min(wait, failedAt + lingerNanos - now);
         }
         if (closeCalled) {
           wait = Math.min(wait, closeDeadline - now);
