@@ -28,7 +28,7 @@ final class ProgressDisplay implements MigrationListener {
   private long phaseStart;
   private TransferReport last;
   private long frozenAt = -1;
-  private long lastShown = Long.MIN_VALUE;
+  private long lastShown;
   private boolean statusShown;
 
   ProgressDisplay(PrintWriter out, boolean tty, LongSupplier nanoClock) {
@@ -36,6 +36,7 @@ final class ProgressDisplay implements MigrationListener {
     this.tty = tty;
     this.clock = nanoClock;
     this.start = nanoClock.getAsLong();
+    this.lastShown = start - PLAIN_INTERVAL_NANOS;
   }
 
   @Override
@@ -55,6 +56,9 @@ final class ProgressDisplay implements MigrationListener {
           .append(millis(f.took().toNanos()));
       if (last != null && last.totalBytes() > 0 && f.phase() == phase) {
         sb.append(", ").append(amount(last)).append(rate(last.totalBytes(), now - phaseStart));
+      }
+      if (f.phase() == phase) {
+        phase = null;
       }
       line(now, sb.toString());
       last = null;
