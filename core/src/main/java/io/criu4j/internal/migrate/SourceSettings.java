@@ -49,6 +49,9 @@ public record SourceSettings(int pid, Transport transport, URI destination, Criu
   public interface TestHooks {
     TestHooks NONE = new TestHooks() {};
 
+    /** Called after CPUINFO_DUMP wrote into {@code dir}, before the file is read. */
+    default void cpuInfoDumped(Path dir) throws Exception {}
+
     /** Called when CRIU finished writing a round's images, before the proxy is finished. */
     default void imagesWritten(int round, ImageProxy proxy) throws Exception {}
   }

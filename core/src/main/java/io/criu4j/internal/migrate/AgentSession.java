@@ -1,0 +1,422 @@
+package io.criu4j.internal.migrate;
+
+import io.criu4j.CriuException;
+import io.criu4j.CriuFeatures;
+import io.criu4j.CriuOptions;
+import io.criu4j.CriuVersion;
+import io.criu4j.ImageCache;
+import io.criu4j.MigrationEvent;
+import io.criu4j.MigrationException;
+import io.criu4j.MigrationPhase;
+import io.criu4j.Notifier;
+import io.criu4j.ProtocolException;
+import io.criu4j.RestoreResult;
+import io.criu4j.TransferReport;
+import io.criu4j.internal.image.CacheHooks;
+import io.criu4j.internal.rpc.ControlProto.Abort;
+import io.criu4j.internal.rpc.ControlProto.Envelope;
+import io.criu4j.internal.rpc.ControlProto.Envelope.BodyCase;
+import io.criu4j.internal.rpc.ControlProto.ImagesReady;
+import io.criu4j.internal.rpc.ControlProto.Preflight;
+import io.criu4j.internal.rpc.ControlProto.PreflightResult;
+import io.criu4j.internal.rpc.ControlProto.RestoreFailed;
+import io.criu4j.internal.rpc.ControlProto.Restored;
+import io.criu4j.internal.rpc.ControlProto.Resumed;
+import io.criu4j.internal.rpc.ControlProto.RestoreFlags;
+import io.criu4j.internal.rpc.ControlProto.RoundStored;
+import io.criu4j.spi.Connection;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One migration on the agent: pre-flight checks, one {@link ImageCache} per round, the restore
+ * held at pre-resume until the source commits. Runs on the thread that accepted its control
+ * connection; {@link #abort} from any thread. Owns its control connection, caches (and so their
+ * directories) and image connections; frees them all when {@link #run()} returns.
+ */
+final class AgentSession {
+  private static final Logger log = LoggerFactory.getLogger(AgentSession.class);
+  private static final Duration HELLO_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration SHIPPED_WAIT = Duration.ofSeconds(30);
+
+  private final DestinationAgent agent;
+  private final AgentSettings s;
+  private final ControlChannel control;
+  private final Map<Integer, CompletableFuture<Connection>> imageConnections =
+      new ConcurrentHashMap<>();
+  private final Map<Integer, ImageCache> caches = new TreeMap<>();
+  private UUID id = new UUID(0, 0);
+  private String label;
+  private volatile MigrationException stop;
+  private volatile boolean registered;
+  private volatile boolean commitReceived;
+  private volatile boolean ended;
+  private RestoreFlags flags = RestoreFlags.getDefaultInstance();
+
+  AgentSession(DestinationAgent agent, Connection connection) {
+    this.agent = agent;
+    this.s = agent.settings();
+    this.label = "agent-session";
+    this.control = new ControlChannel(connection, label);
+  }
+
+  UUID id() {
+    return id;
+  }
+
+  /** Stops the session before its commit point; its restore, if held, is vetoed. */
+  void abort(String reason) {
+    if (stop == null) {
+      stop = new MigrationException(reason);
+    }
+    control.wake();
+    imageConnections.values().forEach(f -> f.cancel(false));
+  }
+
+  /** Hands over the image connection of {@code round}; false if none is expected. */
+  boolean offerImages(int round, Connection c) {
+    if (ended) {
+      return false;
+    }
+    CompletableFuture<Connection> f =
+        imageConnections.computeIfAbsent(round, r -> new CompletableFuture<>());
+    return f.complete(c);
+  }
+
+  void run() {
+    try {
+      Envelope hello = receive(HELLO_TIMEOUT, "Hello");
+      if (hello.getBodyCase() != BodyCase.HELLO) {
+        throw new ProtocolException("expected Hello, got " + Wire.describe(hello));
+      }
+      id = UUID.fromString(hello.getHello().getSessionId());
+      label = "agent-session-" + id.toString().substring(0, 8);
+      Envelope pf = receive(HELLO_TIMEOUT, "Preflight");
+      if (pf.getBodyCase() != BodyCase.PREFLIGHT) {
+        throw new ProtocolException("expected Preflight, got " + Wire.describe(pf));
+      }
+      registered = agent.register(this);
+      PreflightResult result = registered ? preflight(pf.getPreflight())
+          : PreflightResult.newBuilder().setOk(false).setReason("the agent is busy ("
+              + agent.activeSessions() + " sessions, limit " + s.maxConcurrentSessions()
+              + ") or closing").build();
+      control.send(Envelope.newBuilder().setPreflightResult(result).build());
+      if (!result.getOk()) {
+        log.info("{}: refused: {}", label, result.getReason());
+        return;
+      }
+      serve();
+    } catch (MigrationException | RuntimeException e) {
+      log.info("{}: ended: {}", label, e.getMessage());
+      if (!commitReceived) {
+        control.sendQuietly(Envelope.newBuilder().setAbort(Abort.newBuilder()
+            .setReason("agent: " + e.getMessage())).build());
+      }
+    } finally {
+      ended = true;
+      imageConnections.values().forEach(f -> {
+        if (!f.complete(null)) {
+          Connection c = f.getNow(null);
+          if (c != null && !isUsed(c)) {
+            c.close();
+          }
+        }
+      });
+      for (ImageCache c : caches.values()) {
+        c.close();
+      }
+      control.close();
+      if (registered) {
+        agent.unregister(this);
+      }
+    }
+  }
+
+  private final java.util.Set<Connection> used = ConcurrentHashMap.newKeySet();
+
+  private boolean isUsed(Connection c) {
+    return used.contains(c);
+  }
+
+  private PreflightResult preflight(Preflight p) throws MigrationException {
+    emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.PREFLIGHT));
+    long t = System.nanoTime();
+    CriuVersion mine = s.criu().version();
+    CriuFeatures features = s.criu().checkFeatures();
+    PreflightResult.Builder r = PreflightResult.newBuilder().setCriu(Wire.version(mine))
+        .setPageServerHeaderSize(mine.pageServerHeaderSize()).setMemTrack(features.memTrack())
+        .setMemoryLimit(s.memoryLimit());
+    CriuVersion theirs = Wire.version(p.getCriu());
+    flags = p.getRestore();
+    String reason = null;
+    if (p.getPageServerHeaderSize() != mine.pageServerHeaderSize()) {
+      reason = "CRIU " + theirs + " on the source and CRIU " + mine + " here cannot exchange "
+          + "pages (page-server header of " + p.getPageServerHeaderSize() + " vs "
+          + mine.pageServerHeaderSize() + " bytes)";
+    }
+    if (reason == null && p.getPageSize() != 4096) {
+      reason = "the source's page size " + p.getPageSize() + " is not this host's 4096";
+    }
+    long usable;
+    try {
+      usable = Files.getFileStore(s.directory()).getUsableSpace();
+    } catch (IOException e) {
+      throw new MigrationException("cannot stat " + s.directory() + ": " + e, e);
+    }
+    r.setUsableBytes(usable);
+    if (reason == null && p.getEstimatedBytes() > usable) {
+      reason = String.format(java.util.Locale.ROOT, "not enough space in %s: the tree's images "
+          + "need about %d MiB (resident memory), %d MiB are free", s.directory(),
+          p.getEstimatedBytes() >> 20, usable >> 20);
+    }
+    if (reason == null && p.hasCpuinfo()) {
+      reason = checkCpu(p.getCpuinfo().toByteArray());
+    }
+    emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.PREFLIGHT,
+        Duration.ofNanos(System.nanoTime() - t)));
+    if (reason != null) {
+      return r.setOk(false).setReason(reason).build();
+    }
+    return r.setOk(true).build();
+  }
+
+  /** Null if this CPU can run the source's images, else why not. */
+  private String checkCpu(byte[] cpuinfo) throws MigrationException {
+    Path dir;
+    try {
+      dir = Files.createTempDirectory(s.directory(), ".criu4j-cpucheck-");
+      Files.write(dir.resolve("cpuinfo.img"), cpuinfo);
+    } catch (IOException e) {
+      throw new MigrationException("cannot write the source's CPU description into "
+          + s.directory() + ": " + e, e);
+    }
+    try {
+      s.criu().checkCpuInfo(dir);
+      return null;
+    } catch (CriuException e) {
+      return "this host's CPU cannot run the source's images (CPUINFO_CHECK): "
+          + e.getMessage();
+    } finally {
+      Fs.deleteTree(dir);
+    }
+  }
+
+  private void serve() throws MigrationException {
+    while (true) {
+      Envelope e = receive(s.restoreTimeout(), "the source's next step");
+      switch (e.getBodyCase()) {
+        case BEGIN_IMAGES -> beginImages(e.getBeginImages().getRound(),
+            e.getBeginImages().hasParentRound() ? e.getBeginImages().getParentRound() : 0,
+            e.getBeginImages().getFinal());
+        case IMAGES_SHIPPED -> {
+          int round = e.getImagesShipped().getRound();
+          ImageCache c = caches.get(round);
+          if (c == null) {
+            throw new ProtocolException("ImagesShipped for round " + round + " never begun");
+          }
+          TransferReport tr = c.awaitComplete(SHIPPED_WAIT);
+          emit(new MigrationEvent.Progress(Instant.now(), tr));
+          if (round == finalRound) {
+            restore(c);
+            return;
+          }
+          control.send(Envelope.newBuilder().setRoundStored(RoundStored.newBuilder()
+              .setRound(round)).build());
+        }
+        case ABORT -> {
+          log.info("{}: the source aborted: {}", label, e.getAbort().getReason());
+          commitReceived = true; // nothing to tell the source any more
+          return;
+        }
+        default -> throw new ProtocolException("unexpected " + Wire.describe(e));
+      }
+    }
+  }
+
+  private int finalRound = -1;
+
+  private void beginImages(int round, int parent, boolean last) throws MigrationException {
+    if (caches.containsKey(round) || round < 1 || round > 1000) {
+      throw new ProtocolException("round " + round + " begun twice or out of range");
+    }
+    Connection c = awaitImageConnection(round);
+    used.add(c);
+    Path dir = s.directory().resolve("criu4j-" + id + "-" + round);
+    ImageCache.Builder b = ImageCache.builder(c).directory(dir).memoryLimit(s.memoryLimit())
+        .sessionId(id).criu(s.criu());
+    if (s.pageSinks() != null) {
+      b = CacheHooks.pageSink(b, s.pageSinks());
+    }
+    ImageCache cache = b.start();
+    caches.put(round, cache);
+    if (parent > 0) {
+      ImageCache p = caches.get(parent);
+      if (p == null) {
+        throw new ProtocolException("round " + round + " names unknown parent round " + parent);
+      }
+      try {
+        // CRIU's page server and restore find the parent images through this link.
+        Files.createSymbolicLink(cache.directory().resolve("parent"),
+            Paths.get("..").resolve(p.directory().getFileName()));
+      } catch (IOException e) {
+        throw new MigrationException("cannot link round " + round + " to its parent: " + e, e);
+      }
+    }
+    control.send(Envelope.newBuilder().setImagesReady(ImagesReady.newBuilder().setRound(round))
+        .build());
+    if (last) {
+      finalRound = round;
+    }
+  }
+
+  private Connection awaitImageConnection(int round) throws MigrationException {
+    CompletableFuture<Connection> f =
+        imageConnections.computeIfAbsent(round, r -> new CompletableFuture<>());
+    long deadline = System.nanoTime() + s.restoreTimeout().toNanos();
+    while (true) {
+      checkStop();
+      try {
+        Connection c = f.get(200, TimeUnit.MILLISECONDS);
+        if (c == null) {
+          throw new MigrationException("session ended");
+        }
+        return c;
+      } catch (TimeoutException e) {
+        if (System.nanoTime() > deadline) {
+          throw new MigrationException("the image connection of round " + round
+              + " did not arrive within " + s.restoreTimeout());
+        }
+      } catch (ExecutionException | java.util.concurrent.CancellationException e) {
+        throw new MigrationException("no image connection for round " + round);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new MigrationException("interrupted", e);
+      }
+    }
+  }
+
+  private void restore(ImageCache cache) throws MigrationException {
+    emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.RESTORE));
+    long t = System.nanoTime();
+    int[] pid = new int[1];
+    Notifier extra = s.restoreNotifier();
+    Notifier hold = new Notifier() {
+      @Override
+      public void preRestore() throws Exception {
+        checkStop();
+        extra.preRestore();
+      }
+
+      @Override
+      public void setupNamespaces(int p) throws Exception {
+        pid[0] = p;
+        extra.setupNamespaces(p);
+      }
+
+      @Override
+      public void postSetupNamespaces() throws Exception {
+        extra.postSetupNamespaces();
+      }
+
+      @Override
+      public void postRestore(int p) throws Exception {
+        pid[0] = p;
+        extra.postRestore(p);
+      }
+
+      @Override
+      public void networkUnlock() throws Exception {
+        extra.networkUnlock();
+      }
+
+      @Override
+      public void preResume() throws Exception {
+        extra.preResume();
+        checkStop();
+        emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.RESTORE,
+            Duration.ofNanos(System.nanoTime() - t)));
+        emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.COMMIT));
+        control.send(Envelope.newBuilder().setRestored(Restored.newBuilder().setPid(pid[0]))
+            .build());
+        Envelope e = receive(s.commitTimeout(), "the source's commit");
+        if (e.getBodyCase() == BodyCase.COMMIT) {
+          commitReceived = true;
+          return;
+        }
+        if (e.getBodyCase() == BodyCase.ABORT) {
+          commitReceived = true; // the source knows
+          throw new MigrationException("the source aborted: " + e.getAbort().getReason());
+        }
+        throw new ProtocolException("expected Commit, got " + Wire.describe(e));
+      }
+
+      @Override
+      public void postResume() throws Exception {
+        extra.postResume();
+      }
+    };
+    RestoreResult rr;
+    try {
+      rr = s.criu().restore(cache.directory(), restoreOptions(), hold);
+    } catch (MigrationException e) {
+      if (!commitReceived) {
+        control.sendQuietly(Envelope.newBuilder().setRestoreFailed(RestoreFailed.newBuilder()
+            .setErrno(e.errno()).setMessage(e.getMessage())).build());
+        commitReceived = true; // told the source; no Abort on top
+      }
+      throw e;
+    }
+    agent.completed();
+    control.send(Envelope.newBuilder().setResumed(Resumed.newBuilder().setPid(rr.pid())).build());
+    emit(new MigrationEvent.Resumed(Instant.now(), true, rr.pid()));
+    log.info("{}: restored tree runs as pid {}", label, rr.pid());
+  }
+
+  private CriuOptions restoreOptions() {
+    CriuOptions.Builder b = CriuOptions.builder().tcpEstablished(flags.getTcpEstablished())
+        .shellJob(flags.getShellJob()).externalUnixSockets(flags.getExtUnixSk())
+        .fileLocks(flags.getFileLocks()).externals(List.copyOf(flags.getExternalList()));
+    if (flags.hasManageCgroups()) {
+      b.manageCgroups(CriuOptions.CgroupMode.valueOf(flags.getManageCgroups()));
+    }
+    if (flags.hasNetworkLock()) {
+      b.networkLock(CriuOptions.NetworkLockMethod.valueOf(flags.getNetworkLock()));
+    }
+    return b.build();
+  }
+
+  private Envelope receive(Duration timeout, String what) throws MigrationException {
+    return control.receive(System.nanoTime() + timeout.toNanos(), () -> stop,
+        () -> label + ": no " + what + " within " + timeout.toMillis() + " ms");
+  }
+
+  private void checkStop() throws MigrationException {
+    MigrationException st = stop;
+    if (st != null) {
+      throw st;
+    }
+  }
+
+  private void emit(MigrationEvent e) {
+    try {
+      s.listener().onEvent(e);
+    } catch (RuntimeException ex) {
+      log.warn("{}: listener failed on {}: {}", label, e, ex.toString());
+    }
+  }
+}

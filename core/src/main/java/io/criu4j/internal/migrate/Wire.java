@@ -1,0 +1,47 @@
+package io.criu4j.internal.migrate;
+
+import io.criu4j.CriuVersion;
+import io.criu4j.internal.rpc.ControlProto.Envelope;
+import io.criu4j.internal.rpc.ControlProto.Version;
+import java.nio.ByteBuffer;
+import java.util.UUID;
+
+/** Constants and conversions of the control protocol. */
+final class Wire {
+  static final String CONTROL_MAGIC = "C4JC";
+  static final String IMAGE_MAGIC = "C4JI";
+  static final int PROTOCOL = 1;
+
+  private Wire() {}
+
+  static Version version(CriuVersion v) {
+    Version.Builder b = Version.newBuilder().setMajor(v.major()).setMinor(v.minor())
+        .setSublevel(v.sublevel()).setExtra(v.extra());
+    if (v.gitId() != null) {
+      b.setGitId(v.gitId());
+    }
+    return b.build();
+  }
+
+  static CriuVersion version(Version v) {
+    return new CriuVersion(v.getMajor(), v.getMinor(), v.getSublevel(), v.getExtra(),
+        v.hasGitId() ? v.getGitId() : null, null);
+  }
+
+  /** The image connection's preamble after the magic and version: session id and round. */
+  static ByteBuffer imageHeader(UUID session, int round) {
+    ByteBuffer b = ByteBuffer.allocate(8 + 16 + 4);
+    b.put(IMAGE_MAGIC.getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(PROTOCOL)
+        .putLong(session.getMostSignificantBits()).putLong(session.getLeastSignificantBits())
+        .putInt(round).flip();
+    return b;
+  }
+
+  static String describe(Envelope e) {
+    return switch (e.getBodyCase()) {
+      case ABORT -> "Abort(" + e.getAbort().getReason() + ")";
+      case RESTORE_FAILED -> "RestoreFailed(" + e.getRestoreFailed().getMessage() + ")";
+      default -> e.getBodyCase().name();
+    };
+  }
+}
