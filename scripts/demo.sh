@@ -113,15 +113,26 @@ counter_file="$work/payload/count"
 in_ns hostA unshare --pid --fork setsid "$work/payload/counter" --file "$counter_file" \
     --mem "$mem_mib" --interval-ms 100 </dev/null >/dev/null 2>&1 &
 wrapper=$!
+# The payload's pid: the descendant of the wrapper (nsenter, unshare) running the binary.
+find_payload() {
+    local p=$1 c
+    if [[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$work/payload/counter" ]]; then
+        echo "$p"
+        return
+    fi
+    for c in $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+        find_payload "$c"
+    done
+}
 old_pid=
 for _ in $(seq 300); do
-    old_pid=$(cat "/proc/$wrapper/task/$wrapper/children" 2>/dev/null | awk '{print $1}')
+    old_pid=$(find_payload "$wrapper" | head -1)
     [[ -n $old_pid && -s $counter_file ]] && break
     sleep 0.1
 done
 [[ -n $old_pid && -s $counter_file ]] || die "the payload did not start"
 counter() { tr -d ' \n' <"$counter_file"; }
-log "payload pid $old_pid on hostA ($(ip netns identify "$old_pid")), $mem_mib MiB, counting every 100 ms in $counter_file"
+log "payload pid $old_pid in network namespace $(ip netns identify "$old_pid"), $mem_mib MiB, counting every 100 ms in $counter_file"
 
 # --- the agent on hostB ----------------------------------------------------------------------
 export CRIU4J_SKIP_BUILD=1

@@ -70,8 +70,8 @@ final class ProgressDisplay implements MigrationListener {
         if (tty) {
           status(now);
         } else {
-          line(now, name(phase) + " " + amount(last)
-              + rate(last.totalBytes(), now - phaseStart));
+          line(now, (phase == null ? "moved" : name(phase)) + " " + amount(last)
+              + (phase == null ? "" : rate(last.totalBytes(), now - phaseStart)));
         }
       }
     } else if (event instanceof MigrationEvent.RoundFinished r) {
