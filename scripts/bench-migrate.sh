@@ -5,7 +5,8 @@
 # directory on disk (fsync'ed) and restoring from the copy. 3 repetitions each; prints every run,
 # a table of medians and last
 #   migrate: downtime_vs_tmpfs=R downtime_vs_disk=R
-# (criu4j downtime / baseline downtime, 1 GiB payload). Builds first (mvn -q -DskipTests
+# (criu4j downtime / baseline downtime, 1 GiB payload). One unmeasured criu4j migration warms
+# the JVM up first. Builds first (mvn -q -DskipTests
 # package; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to io.criu4j.examples.MigrateBench
 # (--sizes, --repetitions, --modes, --work-dir, --disk-dir; --help).
 set -euo pipefail

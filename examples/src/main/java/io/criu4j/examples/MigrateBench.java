@@ -65,6 +65,11 @@ public final class MigrateBench implements Callable<Integer> {
       + CLI_DISK, description = "what to measure (default ${DEFAULT-VALUE})")
   List<String> modes;
 
+  @Option(names = "--warmup", defaultValue = "1", description = "unmeasured criu4j migrations "
+      + "of a 64 MiB payload first, so that the measured ones run on a warm JVM "
+      + "(default ${DEFAULT-VALUE})")
+  int warmup;
+
   @Option(names = "--work-dir", description = "tmpfs directory for payload files, criu4j "
       + "staging and cache, and the cli-tmpfs images (default: a new directory under /dev/shm, "
       + "removed at the end)")
@@ -106,6 +111,17 @@ public final class MigrateBench implements Callable<Integer> {
       System.out.printf(Locale.ROOT, "CRIU %s at %s; sizes %s MiB; %d repetitions; tmpfs %s; "
           + "disk %s%s%n", criuVersion, criuBinary, sizes, repetitions, work, disk,
           migrator == null ? "" : "; criu4j agent in this JVM at " + migrator.address());
+      for (int i = 1; migrator != null && i <= warmup; i++) {
+        Path dir = Files.createDirectory(work.resolve("warmup-" + i));
+        try (PayloadProcess payload = PayloadProcess.start(payloadBinary, dir, 64, 10)) {
+          payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(30));
+          Run run = migrator.migrate(payload, dir, 64, 0);
+          System.out.printf(Locale.ROOT, "  warm-up %d (not counted): downtime %.1f ms, total "
+              + "%.1f ms%n", i, run.downtimeMs(), run.totalMs());
+        } finally {
+          CriuOverheadBench.deleteTree(dir);
+        }
+      }
       for (int mib : sizes) {
         for (int rep = 1; rep <= repetitions; rep++) {
           // Rotate the order so that no mode always runs first (cold caches) or last.
