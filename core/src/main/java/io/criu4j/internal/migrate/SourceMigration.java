@@ -220,7 +220,7 @@ public final class SourceMigration implements AutoCloseable {
     CriuFeatures features = s.criu().checkFeatures();
     sourceMemTrack = features.memTrack();
     byte[] cpuinfo = cpuInfo();
-    long estimate = proc.residentBytes(s.pid(), PAGE_SIZE);
+    long estimate = s.hooks().estimatedBytes(proc.residentBytes(s.pid(), PAGE_SIZE));
     checkStop();
 
     Connection c = connect();

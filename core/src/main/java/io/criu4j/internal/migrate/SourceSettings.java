@@ -49,6 +49,11 @@ public record SourceSettings(int pid, Transport transport, URI destination, Criu
   public interface TestHooks {
     TestHooks NONE = new TestHooks() {};
 
+    /** The image size estimate to announce, given the one measured in /proc. */
+    default long estimatedBytes(long measured) {
+      return measured;
+    }
+
     /** Called after CPUINFO_DUMP wrote into {@code dir}, before the file is read. */
     default void cpuInfoDumped(Path dir) throws Exception {}
 
