@@ -15,7 +15,7 @@ root=$(pwd)
 
 [[ $(id -u) -eq 0 ]] || { echo "bench-migrate: ERROR: run as root (CRIU needs it)" >&2; exit 1; }
 if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    mvn -B -q -DskipTests package </dev/null
+    mvn -B -q -Dstyle.color=never -DskipTests package </dev/null
 fi
 
 work=$(mktemp -d /dev/shm/criu4j-mbench.XXXXXX)
@@ -27,7 +27,7 @@ cleanup() {
     trap - EXIT INT TERM
     for p in /proc/[0-9]*; do
         [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         if [[ $cmdline == *"$work"* ]]; then
             kill -9 "${p#/proc/}" 2>/dev/null || true
         fi

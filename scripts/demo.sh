@@ -36,7 +36,7 @@ if [[ ${CRIU4J_SKIP_SETUP:-0} != 1 ]]; then
 fi
 if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
     log "building (mvn -B -q -DskipTests package)"
-    mvn -B -q -DskipTests package </dev/null
+    mvn -B -q -Dstyle.color=never -DskipTests package </dev/null
 fi
 command -v nsenter >/dev/null && command -v unshare >/dev/null && command -v ip >/dev/null ||
     die "needs nsenter, unshare (util-linux) and ip (iproute2)"
@@ -63,7 +63,7 @@ cleanup() {
     fi
     for p in /proc/[0-9]*; do
         [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         if [[ $cmdline == *"$work"* ]]; then
             kill -9 "${p#/proc/}" 2>/dev/null || true
         fi
