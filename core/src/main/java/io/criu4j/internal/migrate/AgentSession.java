@@ -90,12 +90,14 @@ final class AgentSession {
 
   /** Hands over the image connection of {@code round}; false if none is expected. */
   boolean offerImages(int round, Connection c) {
-    if (ended) {
-      return false;
+    synchronized (imageConnections) {
+      if (ended) {
+        return false;
+      }
+      CompletableFuture<Connection> f =
+          imageConnections.computeIfAbsent(round, r -> new CompletableFuture<>());
+      return f.complete(c);
     }
-    CompletableFuture<Connection> f =
-        imageConnections.computeIfAbsent(round, r -> new CompletableFuture<>());
-    return f.complete(c);
   }
 
   void run() {
@@ -128,7 +130,9 @@ final class AgentSession {
             .setReason("agent: " + e.getMessage())).build());
       }
     } finally {
-      ended = true;
+      synchronized (imageConnections) {
+        ended = true;
+      }
       imageConnections.values().forEach(f -> {
         if (!f.complete(null)) {
           Connection c = f.getNow(null);
