@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark: image transfer through ImageProxy -> ImageCache vs a raw socket copy of the same
 # bytes, over loopback TCP and over a Unix socket: 1 GiB of synthetic CRIU page-server traffic
-# plus 10,000 small image files (1-8 KiB), each side in its own JVM (3 runs, median). Prints a
+# plus 10,000 small image files (1-8 KiB), each side in its own JVM (after a warm-up transfer of
+# the same size; 3 runs, median). Prints a
 # table (MB/s, CPU seconds per GB and peak RSS per side) and last
 #   transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M
 # Needs Linux; no root and no CRIU (the destination page server is an in-process fake).
-# Builds first (mvn -q -DskipTests install; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to
-# io.criu4j.examples.TransferBench (--page-mib, --files, --runs, --jvm-option; --help).
+# Builds first (mvn -o -DskipTests package -pl examples -am; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to
+# io.criu4j.examples.TransferBench (--page-mib, --files, --runs, --transports, --modes,
+# --jvm-option; --help). CRIU4J_BENCH_DEBUG=1 makes each side print its per-thread CPU time,
+# buffer and heap figures and when the fake CRIU finished (to stderr, marked DEBUG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    mvn -B -q -DskipTests install </dev/null
+    mvn -B -q -o -DskipTests package -pl examples -am </dev/null
 fi
 
 work=$(mktemp -d /dev/shm/criu4j-transfer.XXXXXX)

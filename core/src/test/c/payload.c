@@ -4,7 +4,7 @@
  *
  * Build:  cc -O2 -pthread -o payload payload.c
  * Usage:  payload --file PATH [--mem MIB] [--interval-ms N] [--threads N]
- *                 [--children N]
+ *                 [--children N] [--append-file PATH]
  *
  * Run it the way the tests do, in its own PID namespace, so that a restored
  * copy can coexist with a frozen original on the same machine:
@@ -22,6 +22,16 @@
  * until the memory is allocated and touched, so "file holds a number" means
  * "payload is ready".
  *
+ * With --append-file the payload also keeps a second file open (O_APPEND)
+ * and appends one record per tick, the same fixed-width record as the
+ * counter: line n holds n. That file grows while the process runs, which is
+ * what CRIU must cope with for a process that writes a log: it records the
+ * size at dump time and checks it on restore. Before every append the
+ * payload checks that the file size and its own file offset are exactly
+ * (records written) * RECORD_LEN, so a restore that lost or repeated data,
+ * or reset the offset, stops it (exit 6). Readers outside can check that the
+ * lines run 1, 2, 3, ... without a gap or a repeat.
+ *
  * The payload checks itself and stops (exits, the counter stops moving) when
  * something did not survive a checkpoint/restore:
  *   exit 2  a memory page does not hold its pattern any more (1 MiB is
@@ -29,6 +39,7 @@
  *   exit 3  a child process died
  *   exit 4  the pipe from the children reached end of file
  *   exit 5  a thread stopped making progress
+ *   exit 6  the appended file does not have the size or offset it wrote
  *   exit 1  bad usage or a failed system call at start-up
  * The reason is printed on stderr.
  *
@@ -48,6 +59,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -260,15 +272,48 @@ static void reap(long children)
             fail(3, "a child process died");
 }
 
+static void format_record(char rec[RECORD_LEN + 1], unsigned long long counter)
+{
+    int len = snprintf(rec, RECORD_LEN + 1, "%-*llu\n", RECORD_LEN - 1, counter);
+    if (len != RECORD_LEN)
+        fail(1, "counter record has the wrong length");
+}
+
 static void write_counter(int fd, unsigned long long counter)
 {
     char rec[RECORD_LEN + 1];
-    int len = snprintf(rec, sizeof(rec), "%-*llu\n", RECORD_LEN - 1, counter);
-    if (len != RECORD_LEN)
-        fail(1, "counter record has the wrong length");
+    format_record(rec, counter);
     /* A short or interrupted write is retried next tick; nothing to do. */
     if (pwrite(fd, rec, RECORD_LEN, 0) < 0 && errno != EINTR)
         die("pwrite");
+}
+
+/* Appends record number `next` (1, 2, ...) after checking that the file holds
+ * exactly the next - 1 records written before, and that our offset is at its
+ * end. A short write is finished before returning so that the invariant holds
+ * on the next tick. */
+static void append_record(int fd, unsigned long long next)
+{
+    char rec[RECORD_LEN + 1];
+    off_t expected = (off_t)(next - 1) * RECORD_LEN;
+    struct stat st;
+    size_t done = 0;
+
+    if (fstat(fd, &st) != 0)
+        die("fstat appended file");
+    if (st.st_size != expected)
+        fail(6, "appended file has the wrong size");
+    if (lseek(fd, 0, SEEK_CUR) != expected)
+        fail(6, "appended file offset is not at the end");
+    format_record(rec, next);
+    while (done < RECORD_LEN) {
+        ssize_t w = write(fd, rec + done, RECORD_LEN - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            die("append");
+        done += (size_t)w;
+    }
 }
 
 static long parse_long(const char *opt, const char *value, long min, long max)
@@ -288,16 +333,16 @@ static long parse_long(const char *opt, const char *value, long min, long max)
 static void usage(void)
 {
     fprintf(stderr, "usage: payload --file PATH [--mem MIB] [--interval-ms N]"
-                    " [--threads N] [--children N]\n");
+                    " [--threads N] [--children N] [--append-file PATH]\n");
     exit(1);
 }
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *append_path = NULL;
     long mib = 0, threads = 0, children = 0;
-    unsigned long long counter = 0;
-    int fd, rfd = -1;
+    unsigned long long counter = 0, appended = 0;
+    int fd, rfd = -1, afd = -1;
 
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -314,6 +359,8 @@ int main(int argc, char **argv)
             threads = parse_long(opt, val, 0, 1024);
         else if (strcmp(opt, "--children") == 0)
             children = parse_long(opt, val, 0, 1024);
+        else if (strcmp(opt, "--append-file") == 0)
+            append_path = val;
         else
             usage();
     }
@@ -330,6 +377,12 @@ int main(int argc, char **argv)
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         die(path);
+    if (append_path != NULL) {
+        afd = open(append_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                   0644);
+        if (afd < 0)
+            die(append_path);
+    }
 
     /* Children and threads come before the memory so that neither the fork
      * nor the threads copy or touch the big region. */
@@ -342,6 +395,8 @@ int main(int argc, char **argv)
 
     for (;;) {
         write_counter(fd, ++counter);
+        if (afd >= 0)
+            append_record(afd, ++appended);
         sleep_interval();
         check_memory();
         check_threads(threads);

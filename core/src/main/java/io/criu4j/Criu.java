@@ -226,10 +226,10 @@ public final class Criu {
     Objects.requireNonNull(notifier, "notifier");
     version();
     Path logFile = logPath(imagesDir, options, "dump.log");
+    Path stats = freshStatsFile(imagesDir, options);
     run(RequestType.DUMP, RequestType.DUMP, imagesDir, options, "dump.log", notifyMode(notifier),
         false);
-    return new DumpResult(imagesDir, CriuFiles.readDumpStats(workDir(imagesDir, options)
-        .resolve("stats-dump")), logFile);
+    return new DumpResult(imagesDir, CriuFiles.readDumpStats(stats), logFile);
   }
 
   /**
@@ -239,10 +239,10 @@ public final class Criu {
   public DumpResult preDump(Path imagesDir, CriuOptions options) throws MigrationException {
     version();
     Path logFile = logPath(imagesDir, options, "pre-dump.log");
+    Path stats = freshStatsFile(imagesDir, options);
     run(RequestType.SINGLE_PRE_DUMP, RequestType.SINGLE_PRE_DUMP, imagesDir, options,
         "pre-dump.log", null, false);
-    return new DumpResult(imagesDir, CriuFiles.readDumpStats(workDir(imagesDir, options)
-        .resolve("stats-dump")), logFile);
+    return new DumpResult(imagesDir, CriuFiles.readDumpStats(stats), logFile);
   }
 
   /**
@@ -336,6 +336,21 @@ public final class Criu {
 
   static Path workDir(Path imagesDir, CriuOptions options) {
     return options.workDir() != null ? options.workDir() : imagesDir;
+  }
+
+  /**
+   * The {@code stats-dump} file the coming dump writes, with any left by an earlier dump into
+   * the same directory removed first: CRIU skips writing it on some failures, and stale figures
+   * must never be reported as this dump's.
+   */
+  static Path freshStatsFile(Path imagesDir, CriuOptions options) throws MigrationException {
+    Path stats = workDir(imagesDir, options).resolve("stats-dump");
+    try {
+      Files.deleteIfExists(stats);
+    } catch (IOException e) {
+      throw new MigrationException("cannot remove stale " + stats + ": " + e.getMessage(), e);
+    }
+    return stats;
   }
 
   /** An open images directory (and work directory) for one request. */

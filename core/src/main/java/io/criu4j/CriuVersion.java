@@ -1,5 +1,6 @@
 package io.criu4j;
 
+import java.util.Comparator;
 import java.util.Objects;
 
 /**
@@ -62,6 +63,13 @@ public record CriuVersion(int major, int minor, int sublevel, int extra, String 
     }
     if (c == 0) {
       c = Integer.compare(sublevel, o.sublevel);
+    }
+    if (c == 0) {
+      c = Integer.compare(extra, o.extra);
+    }
+    if (c == 0) {
+      // Consistent with equals: a development build sorts after the release it grew from.
+      c = Objects.compare(gitId, o.gitId, Comparator.nullsFirst(Comparator.naturalOrder()));
     }
     return c;
   }

@@ -67,8 +67,8 @@ import org.slf4j.LoggerFactory;
  * limit, or one that found no room within a short wait (250 ms), is streamed to a temporary
  * name in the directory and renamed once verified instead; that way files waiting for memory
  * never starve the files holding it, and an image set of any size gets through. On top of the
- * limit, the connection buffers at most its receive window (16 streams of 4 MiB, in 64 KiB
- * buffers).
+ * limit, the connection buffers at most its receive window (16 streams of 4 MiB, in buffers
+ * sized to the frames).
  *
  * <p><b>Bad input.</b> Names that are not a single path component, files sent twice, sizes or
  * checksums that do not match, a peer of another protocol version or a stalled peer are rejected
@@ -98,12 +98,27 @@ public final class ImageCache implements AutoCloseable {
   /** Credit per stream; the connection window covers all streams, so none can starve. */
   static final int STREAM_WINDOW = 4 * 1024 * 1024;
   static final long DEFAULT_MEMORY_LIMIT = 256L * 1024 * 1024;
-  /** Largest DATA frame accepted; also the size of each receive buffer the connection pools. */
-  static final int MAX_FRAME_PAYLOAD = 64 * 1024;
+  /**
+   * Largest DATA frame accepted. Receive buffers are sized to the frames (in power-of-two
+   * classes), so small files do not take buffers of this size.
+   */
+  static final int MAX_FRAME_PAYLOAD = 1024 * 1024;
+  /**
+   * Files up to this size are stored by the thread that accepts them: a handoff to a storer
+   * thread costs more than storing such a file. The sender can send all of it without further
+   * credit (it is below the stream window), so storing it never waits for anything but the
+   * sender.
+   */
+  static final long INLINE_STORE_MAX = 64 * 1024;
   /** Largest file held in memory (a Java array); larger ones are streamed to the directory. */
   private static final long MAX_HELD_FILE = 1L << 30;
   private static final int RELAY_BUFFER_BYTES = 64 * 1024;
   private static final String PARTIAL_PREFIX = ".criu4j-partial-";
+  private static final Set<StandardOpenOption> CREATE_NEW =
+      Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+  /** What files sent without a mode get: CRIU creates its images 0600. */
+  private static final FileAttribute<Set<PosixFilePermission>> DEFAULT_PERMISSIONS =
+      permissionBits(0600);
   /** How long a file waits for room in memory before it is streamed to the directory. */
   private static final long MEMORY_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
@@ -137,6 +152,10 @@ public final class ImageCache implements AutoCloseable {
   private Thread pagesUp;
   private boolean tunnelDone;
   private boolean imageEnded;
+
+  /** The acceptor thread's buffer for the files it stores itself, and its end probe. */
+  private ByteBuffer inlineBuffer;
+  private ByteBuffer inlineProbe;
 
   private final AtomicInteger filesStored = new AtomicInteger();
   private final AtomicLong bytesStored = new AtomicLong();
@@ -253,7 +272,11 @@ public final class ImageCache implements AutoCloseable {
       }
       storing++;
     }
-    storers.execute(() -> store(f));
+    if (f.size() <= INLINE_STORE_MAX) {
+      store(f, true);
+    } else {
+      storers.execute(() -> store(f, false));
+    }
   }
 
   private void onTunnel(Tunnel t) throws MigrationException {
@@ -322,7 +345,11 @@ public final class ImageCache implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ files
 
-  private void store(InboundFile f) {
+  /**
+   * Stores a file; {@code inline} on the acceptor thread, which then holds it in its reusable
+   * buffer (no garbage per file: a heap buffer per small file adds up to heap growth, so RSS).
+   */
+  private void store(InboundFile f, boolean inline) {
     String name = f.name();
     long size = f.size();
     try {
@@ -339,7 +366,7 @@ public final class ImageCache implements AutoCloseable {
       // slows down); if none frees up, it is streamed to the directory instead, so that files
       // waiting for memory can never starve the files holding it of connection credit.
       if (size <= heldFileMax && budget.tryAcquire(size, MEMORY_WAIT_NANOS)) {
-        storeHeld(f, target, size);
+        storeHeld(f, target, size, inline);
       } else {
         storeStreamed(f, target);
       }
@@ -362,9 +389,22 @@ public final class ImageCache implements AutoCloseable {
   }
 
   /** Holds the file in memory until it is verified, then writes it out and frees the memory. */
-  private void storeHeld(InboundFile f, Path target, long size) throws IOException {
+  private void storeHeld(InboundFile f, Path target, long size, boolean inline)
+      throws IOException {
     try { // the caller acquired size bytes of the budget
-      ByteBuffer data = ByteBuffer.allocate((int) size);
+      ByteBuffer data;
+      ByteBuffer probe;
+      if (inline) {
+        if (inlineBuffer == null) {
+          inlineBuffer = ByteBuffer.allocateDirect((int) INLINE_STORE_MAX);
+          inlineProbe = ByteBuffer.allocateDirect(1);
+        }
+        data = inlineBuffer.clear().limit((int) size);
+        probe = inlineProbe.clear();
+      } else {
+        data = ByteBuffer.allocate((int) size);
+        probe = ByteBuffer.allocate(1);
+      }
       while (data.hasRemaining()) {
         int n = f.read(data);
         if (n < 0) {
@@ -375,12 +415,11 @@ public final class ImageCache implements AutoCloseable {
         }
       }
       // -1 only once the size and the checksum were verified.
-      if (f.read(ByteBuffer.allocate(1)) >= 0) {
+      if (f.read(probe) >= 0) {
         throw new ProtocolException(label + ": \"" + f.name() + "\" is longer than announced");
       }
       data.flip();
-      try (FileChannel out = FileChannel.open(target, Set.of(StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE), permissions(f.mode()))) {
+      try (FileChannel out = FileChannel.open(target, CREATE_NEW, permissions(f.mode()))) {
         while (data.hasRemaining()) {
           out.write(data);
         }
@@ -395,8 +434,7 @@ public final class ImageCache implements AutoCloseable {
     Path partial = directory.resolve(PARTIAL_PREFIX + f.streamId());
     boolean done = false;
     try {
-      try (FileChannel out = FileChannel.open(partial, Set.of(StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE), permissions(f.mode()))) {
+      try (FileChannel out = FileChannel.open(partial, CREATE_NEW, permissions(f.mode()))) {
         f.transferTo(out); // returns once the size and the checksum were verified
       }
       Files.move(partial, target); // fails if the target exists
@@ -409,7 +447,10 @@ public final class ImageCache implements AutoCloseable {
   }
 
   private static FileAttribute<Set<PosixFilePermission>> permissions(int mode) {
-    int bits = mode == 0 ? 0600 : mode & 0777;
+    return mode == 0 ? DEFAULT_PERMISSIONS : permissionBits(mode & 0777);
+  }
+
+  private static FileAttribute<Set<PosixFilePermission>> permissionBits(int bits) {
     Set<PosixFilePermission> perms = EnumSet.noneOf(PosixFilePermission.class);
     PosixFilePermission[] order = {
         PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE,

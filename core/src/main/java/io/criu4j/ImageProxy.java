@@ -76,6 +76,8 @@ public final class ImageProxy implements AutoCloseable {
   private static final Duration TAKE_POLL = Duration.ofMillis(50);
   /** The name of the page tunnel; {@link ImageCache} expects it. */
   static final String PAGE_TUNNEL = "pages";
+  private static final java.util.Set<StandardOpenOption> READ = java.util.Set.of(
+      StandardOpenOption.READ);
 
   private final String label;
   private final MuxConnection mux;
@@ -89,7 +91,7 @@ public final class ImageProxy implements AutoCloseable {
   private final ThreadPoolExecutor senders;
   private final Thread uplink;
   private final Thread downlink;
-  private final Thread dispatcher;
+  private final int senderThreads;
   private final int headerSize;
   private final int pageSize;
   private final Duration finishTimeout;
@@ -103,6 +105,8 @@ public final class ImageProxy implements AutoCloseable {
   private long repliesExpected;
   private long repliesDelivered;
   private int pendingFiles;
+  /** Sender threads still taking names from the watcher. */
+  private int takers;
   private boolean finishing;
   private boolean closed;
   private TransferReport report;
@@ -134,7 +138,7 @@ public final class ImageProxy implements AutoCloseable {
     senders.allowCoreThreadTimeOut(true);
     this.uplink = newThread("pages-up", this::uplinkLoop);
     this.downlink = newThread("pages-down", this::downlinkLoop);
-    this.dispatcher = newThread("files", this::dispatchLoop);
+    this.senderThreads = b.senderThreads;
   }
 
   /**
@@ -154,7 +158,13 @@ public final class ImageProxy implements AutoCloseable {
   private void startThreads() {
     uplink.start();
     downlink.start();
-    dispatcher.start();
+    // Each sender thread takes names from the watcher and ships them itself: no handoff per file.
+    synchronized (lock) {
+      takers = senderThreads;
+    }
+    for (int i = 0; i < senderThreads; i++) {
+      senders.execute(this::takeLoop);
+    }
   }
 
   /**
@@ -216,7 +226,12 @@ public final class ImageProxy implements AutoCloseable {
       throwIfFailedLocked();
     }
     stopDispatch = true;
-    join(dispatcher);
+    watcher.stopWaiting();
+    synchronized (lock) {
+      while (takers > 0) {
+        awaitLocked(0, null);
+      }
+    }
     List<String> rest = watcher.drain();
     for (String name : rest) {
       submit(name);
@@ -363,18 +378,34 @@ public final class ImageProxy implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ files
 
-  private void dispatchLoop() {
+  /** Ships the files the watcher reports until {@link #finish()} stops it. */
+  private void takeLoop() {
     try {
-      while (!stopDispatch && !isClosed()) {
+      while (!isClosed()) {
         String name = watcher.take(TAKE_POLL);
-        if (name != null) {
-          submit(name);
+        if (name == null) {
+          if (stopDispatch) {
+            return; // the rest is drained by finish()
+          }
+          continue;
         }
+        synchronized (lock) {
+          if (closed || failure != null) {
+            return;
+          }
+          pendingFiles++;
+        }
+        ship(name);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (MigrationException | RuntimeException e) {
       fail("watching the staging directory", e);
+    } finally {
+      synchronized (lock) {
+        takers--;
+        lock.notifyAll();
+      }
     }
   }
 
@@ -401,7 +432,7 @@ public final class ImageProxy implements AutoCloseable {
       }
       Path file = staging.resolve(name);
       long size;
-      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      try (FileChannel ch = FileChannel.open(file, READ)) {
         size = ch.size();
         // No mode: CRIU creates its images 0600, which is what the cache uses for mode 0, and a
         // stat per file is measurable with thousands of small files.
@@ -494,7 +525,6 @@ public final class ImageProxy implements AutoCloseable {
     }
     join(uplink);
     join(downlink);
-    join(dispatcher);
     watcher.close();
     criuEnd.close();
     relayEnd.close();

@@ -78,6 +78,7 @@ public final class IterativeDump implements AutoCloseable {
             + fds + " given to the first iteration");
       }
       Path logFile = criu.logPath(imagesDir, options, logName);
+      Path statsFile = Criu.freshStatsFile(imagesDir, options);
       try {
         connection.call(Request.newBuilder().setType(type).setOpts(opts).build(), type,
             notifier == null ? null : new NotifyDispatcher(notifier),
@@ -86,8 +87,7 @@ public final class IterativeDump implements AutoCloseable {
         close();
         throw e;
       }
-      DumpStats stats = CriuFiles.readDumpStats(Criu.workDir(imagesDir, options)
-          .resolve("stats-dump"));
+      DumpStats stats = CriuFiles.readDumpStats(statsFile);
       history.add(stats);
       return new DumpResult(imagesDir, stats, logFile);
     }

@@ -166,6 +166,17 @@ class CriuClientTest extends FakeCriuFixture {
   }
 
   @Test
+  void statisticsLeftByAnEarlierDumpAreNeverReportedAsThisOnes() throws Exception {
+    fake.enqueue(Script.succeed().withStats(STATS));
+    criu.dump(images, CriuOptions.builder().pid(7).build());
+    fake.enqueue(Script.succeed());
+
+    DumpResult second = criu.dump(images, CriuOptions.builder().pid(7).build());
+
+    assertThat(second.stats()).isEqualTo(DumpStats.NONE);
+  }
+
+  @Test
   void dumpWithoutStatisticsReportsNone() throws Exception {
     fake.enqueue(Script.succeed());
 

@@ -79,7 +79,7 @@ class CriuFailureTest extends FakeCriuFixture {
     Throwable e = catchThrowable(() -> criu.dump(images, DUMP, notifier));
 
     assertThat(e).isInstanceOf(ProtocolException.class)
-        .hasMessageContainingAll("DUMP", "killed by signal 9");
+        .hasMessageContainingAll("DUMP", "killed by signal 9", fake.binary().toString());
     assertThat(notifier.calls).containsExactly("preDump");
     assertReaped(fake.takeRequestSkippingVersion().connection().pid());
   }
@@ -95,7 +95,8 @@ class CriuFailureTest extends FakeCriuFixture {
     long millis = (System.nanoTime() - start) / 1_000_000;
 
     assertThat(e).isExactlyInstanceOf(MigrationException.class)
-        .hasMessageContainingAll("did not answer DUMP", "PT3S", "killed");
+        .hasMessageContainingAll(fake.binary().toString(), "did not answer DUMP", "PT3S",
+            "killed");
     assertThat(millis).isBetween(SHORT_TIMEOUT.toMillis(), SHORT_TIMEOUT.toMillis() + 10_000);
     assertReaped(fake.takeRequestSkippingVersion().connection().pid());
   }

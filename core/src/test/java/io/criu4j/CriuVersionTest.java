@@ -63,6 +63,18 @@ class CriuVersionTest {
   }
 
   @Test
+  void orderingAgreesWithEquality() {
+    CriuVersion release = CriuVersion.of(4, 1, 1);
+    CriuVersion devBuild = new CriuVersion(4, 1, 1, 0, "v4.1.1-3-gabc", null);
+    CriuVersion named = new CriuVersion(4, 1, 1, 0, null, "CRIUfy");
+
+    assertThat(release.compareTo(named)).isZero();
+    assertThat(release.compareTo(devBuild)).isNegative();
+    assertThat(devBuild.compareTo(release)).isPositive();
+    assertThat(new CriuVersion(4, 1, 1, 2, null, null)).isGreaterThan(release);
+  }
+
+  @Test
   void pageServerHeaderGrewInCriu42() {
     assertThat(CriuVersion.of(4, 1, 1).pageServerHeaderSize()).isEqualTo(24);
     assertThat(CriuVersion.of(4, 2, 0).pageServerHeaderSize()).isEqualTo(32);

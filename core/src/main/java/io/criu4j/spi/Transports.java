@@ -36,6 +36,7 @@ public final class Transports {
   /** Artifacts that provide the schemes criu4j knows about, for the not-found message. */
   private static final Map<String, String> KNOWN_ARTIFACTS = Map.of(
       "tcp", "io.criu4j:criu4j-transport-tcp",
+      "tls", "io.criu4j:criu4j-transport-tcp",
       "unix", "io.criu4j:criu4j-transport-unix");
 
   private static final int MAX_LOAD_ERRORS = 32;

@@ -22,8 +22,9 @@ import java.util.concurrent.TimeUnit;
  * with {@code cc -O2 -pthread}, started as {@code unshare --pid --fork setsid payload ...} so it
  * is PID 1 of its own PID namespace (a restored copy can then coexist with a frozen original on
  * the same machine), with stdin, stdout and stderr at {@code /dev/null} and no other descriptor.
- * It counts in a file ({@link #counter()}), optionally with memory to carry, threads and child
- * processes, and stops counting when anything it had did not survive a restore.
+ * It counts in a file ({@link #counter()}), optionally with memory to carry, threads, child
+ * processes and a second file it keeps appending to ({@link #appendedRecords()}), and stops
+ * counting when anything it had did not survive a restore.
  *
  * <p>{@link #start} returns once the payload is ready (its memory is filled and the counter
  * file holds a number). {@link #close()} kills the payload, its {@code unshare} wrapper and
@@ -43,6 +44,8 @@ public final class Payload implements AutoCloseable {
   /** System property naming the directory the compiled payload goes to. */
   public static final String BINARY_DIR_PROPERTY = "criu4j.payload.dir";
 
+  /** Bytes per record in the counter and appended files (payload.c's RECORD_LEN). */
+  private static final int RECORD_LEN = 20;
   private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
   private static final Duration KILL_TIMEOUT = Duration.ofSeconds(10);
   private static Path compiled;
@@ -50,15 +53,18 @@ public final class Payload implements AutoCloseable {
   private final Path binary;
   private final TmpfsDir dir;
   private final Path counterFile;
+  private final Path appendFile;
   private final Process wrapper;
   private final int pid;
   private final Set<Integer> restored = new LinkedHashSet<>();
   private boolean closed;
 
-  private Payload(Path binary, TmpfsDir dir, Path counterFile, Process wrapper, int pid) {
+  private Payload(Path binary, TmpfsDir dir, Path counterFile, Path appendFile, Process wrapper,
+      int pid) {
     this.binary = binary;
     this.dir = dir;
     this.counterFile = counterFile;
+    this.appendFile = appendFile;
     this.wrapper = wrapper;
     this.pid = pid;
   }
@@ -80,6 +86,43 @@ public final class Payload implements AutoCloseable {
   /** The file the payload writes its counter to. */
   public Path counterFile() {
     return counterFile;
+  }
+
+  /**
+   * The file the payload appends one record per tick to (see {@link Builder#appendFile}), or
+   * {@code null} when it was started without one.
+   */
+  public Path appendFile() {
+    return appendFile;
+  }
+
+  /**
+   * The numbers in the {@linkplain #appendFile() appended file}, in file order; record n holds
+   * n, so a process that was checkpointed and restored correctly leaves {@code 1, 2, 3, ...}
+   * with no gap and no repeat. A record the payload is still writing at the end is left out.
+   *
+   * @throws IllegalStateException if the payload has no appended file
+   */
+  public List<Long> appendedRecords() {
+    if (appendFile == null) {
+      throw new IllegalStateException("payload " + pid + " was started without appendFile()");
+    }
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(appendFile);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + appendFile, e);
+    }
+    List<Long> records = new ArrayList<>();
+    for (int off = 0; off + RECORD_LEN <= bytes.length; off += RECORD_LEN) {
+      String rec = new String(bytes, off, RECORD_LEN, StandardCharsets.US_ASCII);
+      if (rec.charAt(RECORD_LEN - 1) != '\n') {
+        throw new IllegalStateException("record at offset " + off + " of " + appendFile
+            + " is not newline-terminated: '" + rec + "'");
+      }
+      records.add(Long.parseLong(rec.trim()));
+    }
+    return records;
   }
 
   /** The compiled payload binary. */
@@ -239,6 +282,7 @@ public final class Payload implements AutoCloseable {
       case 3 -> "a child process died";
       case 4 -> "pipe from the children closed";
       case 5 -> "a thread stopped counting";
+      case 6 -> "the appended file lost or repeated data";
       default -> code > 128 ? "killed by signal " + (code - 128) : "unknown";
     };
     return "exited with " + code + " (" + meaning + ")";
@@ -378,8 +422,18 @@ public final class Payload implements AutoCloseable {
     private int threads;
     private int children;
     private int intervalMillis = 20;
+    private boolean appendFile;
 
     private Builder() {}
+
+    /**
+     * Whether the payload also keeps a file open that it appends one record to per tick
+     * ({@link Payload#appendFile()}, in the payload's directory); default false.
+     */
+    public Builder appendFile(boolean value) {
+      this.appendFile = value;
+      return this;
+    }
 
     /** MiB of memory the payload fills with a pattern and keeps checking; default 0. */
     public Builder memMib(int value) {
@@ -424,17 +478,21 @@ public final class Payload implements AutoCloseable {
       Process wrapper = null;
       try {
         Path counterFile = dir.resolve("counter");
-        List<String> cmd = List.of("unshare", "--pid", "--fork", "setsid", binary.toString(),
-            "--file", counterFile.toString(), "--mem", String.valueOf(memMib),
-            "--interval-ms", String.valueOf(intervalMillis), "--threads",
-            String.valueOf(threads), "--children", String.valueOf(children));
+        Path appended = appendFile ? dir.resolve("appended") : null;
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--pid", "--fork", "setsid",
+            binary.toString(), "--file", counterFile.toString(), "--mem",
+            String.valueOf(memMib), "--interval-ms", String.valueOf(intervalMillis),
+            "--threads", String.valueOf(threads), "--children", String.valueOf(children)));
+        if (appended != null) {
+          cmd.addAll(List.of("--append-file", appended.toString()));
+        }
         File devNull = new File("/dev/null");
         // ProcessBuilder closes every other descriptor in the child.
         wrapper = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(devNull))
             .redirectOutput(ProcessBuilder.Redirect.DISCARD)
             .redirectError(ProcessBuilder.Redirect.DISCARD).start();
         int pid = awaitChild(wrapper, binary);
-        Payload payload = new Payload(binary, dir, counterFile, wrapper, pid);
+        Payload payload = new Payload(binary, dir, counterFile, appended, wrapper, pid);
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (payload.counter() < 0) {
           if (!wrapper.isAlive() || System.nanoTime() - deadline > 0) {

@@ -28,12 +28,14 @@ import java.net.StandardProtocolFamily;
 import java.net.URI;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -61,8 +63,10 @@ import picocli.CommandLine.Option;
  * <p>Each side runs in its own JVM, so CPU time and peak RSS (VmHWM) are per side. Sender CPU
  * excludes the threads that play CRIU (writing the files and the page stream); receiver CPU is
  * the whole process during the transfer; both exclude the JIT compiler threads, and each side
- * JVM first makes a warm-up transfer (256 MiB of pages by default) so that the measured one runs
- * compiled code. Throughput counts page-stream plus file bytes over the
+ * JVM (raw ones too) first makes a warm-up transfer of the same size as the measured one, so
+ * that the file path as well as the page path runs compiled code. The fake CRIU writes its
+ * files from one direct buffer with names made beforehand, so that its own garbage does not
+ * inflate the sender's heap, hence RSS. Throughput counts page-stream plus file bytes over the
  * sender's wall time until the cache acknowledged the complete set (raw: until the receiver
  * acknowledged the last byte). Prints a table and, last,
  * {@code transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M}: R = criu4j MB/s
@@ -78,6 +82,14 @@ public final class TransferBench implements Callable<Integer> {
   private static final int PAGES_PER_REQUEST = 256;
   private static final String RESULT = "RESULT ";
   private static final String LISTENING = "LISTENING ";
+  private static final java.util.Set<StandardOpenOption> CREATE =
+      java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+
+  /**
+   * The staged files' names, made once per JVM: the fake CRIU should not add garbage (and so
+   * heap growth, RSS) of its own to the sender's figures.
+   */
+  private String[] fileNames;
 
   @Option(names = "--page-mib", defaultValue = "1024", description = "MiB of pages "
       + "(default ${DEFAULT-VALUE})")
@@ -91,10 +103,19 @@ public final class TransferBench implements Callable<Integer> {
       + "median is reported (default ${DEFAULT-VALUE})")
   int runs;
 
-  @Option(names = "--warmup-mib", defaultValue = "256", description = "MiB of pages in a "
-      + "warm-up transfer each side JVM makes before the measured one (default "
-      + "${DEFAULT-VALUE}; its files: a tenth of --files)")
+  @Option(names = "--warmup-mib", defaultValue = "-1", description = "MiB of pages in the "
+      + "warm-up transfer each side JVM makes before the measured one, with as many files as "
+      + "--files (default: as many pages as --page-mib, so that both the page and the file "
+      + "paths run compiled code in the measured transfer)")
   long warmupMib;
+
+  @Option(names = "--transports", split = ",", defaultValue = "tcp,unix", description = "which "
+      + "transports to measure (default ${DEFAULT-VALUE})")
+  List<String> transports;
+
+  @Option(names = "--modes", split = ",", defaultValue = "raw,criu4j", description = "which "
+      + "sides to measure: raw, criu4j (default ${DEFAULT-VALUE}; the summary needs both)")
+  List<String> modes;
 
   @Option(names = "--work-dir", description = "for sockets and directories (default: a new "
       + "directory under /dev/shm, removed at the end)")
@@ -170,8 +191,8 @@ public final class TransferBench implements Callable<Integer> {
         + "files of 1-8 KiB, %d runs per configuration, side JVMs %s%n", pageMib, pageStream,
         files, runs, jvmOptions);
     Map<String, Run> medians = new HashMap<>();
-    for (String t : List.of("tcp", "unix")) {
-      for (String m : List.of("raw", "criu4j")) {
+    for (String t : transports) {
+      for (String m : modes) {
         List<Run> all = new ArrayList<>();
         for (int i = 0; i < runs; i++) {
           Run r = runOnce(work, t, m, i);
@@ -184,6 +205,10 @@ public final class TransferBench implements Callable<Integer> {
         all.sort((a, b) -> Double.compare(a.mbPerSecond(), b.mbPerSecond()));
         medians.put(t + "/" + m, all.get(all.size() / 2));
       }
+    }
+    if (!medians.keySet().containsAll(List.of("tcp/raw", "tcp/criu4j", "unix/raw",
+        "unix/criu4j"))) {
+      return 0; // a partial run: no summary
     }
     System.out.println();
     System.out.printf(Locale.ROOT, "%-14s %10s %12s %12s %12s %12s%n", "median", "MB/s",
@@ -235,16 +260,28 @@ public final class TransferBench implements Callable<Integer> {
         throw new IllegalStateException("receiver exited before listening: " + describe(
             receiver));
       }
+      // The receiver's output is read while the sender runs, so that it never blocks on a full
+      // pipe.
+      AtomicReference<String> receiverLine = new AtomicReference<>();
+      Thread drain = new Thread(() -> {
+        try {
+          String l;
+          while ((l = rOut.readLine()) != null) {
+            if (l.startsWith(RESULT)) {
+              receiverLine.set(l);
+            } else {
+              System.out.println("    receiver: " + l);
+            }
+          }
+        } catch (IOException e) {
+          System.out.println("    receiver: output unreadable: " + e);
+        }
+      }, "receiver-output");
+      drain.start();
       sender = startSide("sender", m, t, actual, dir);
       String senderResult = resultOf(sender, "sender");
-      String receiverResult = null;
-      while ((line = rOut.readLine()) != null) {
-        if (line.startsWith(RESULT)) {
-          receiverResult = line;
-        } else {
-          System.out.println("    receiver: " + line);
-        }
-      }
+      drain.join(TimeUnit.SECONDS.toMillis(60));
+      String receiverResult = receiverLine.get();
       if (!receiver.waitFor(60, TimeUnit.SECONDS) || receiver.exitValue() != 0
           || receiverResult == null) {
         throw new IllegalStateException("receiver failed: " + describe(receiver));
@@ -337,11 +374,16 @@ public final class TransferBench implements Callable<Integer> {
 
   private int rounds() throws Exception {
     Side result = null;
+    fileNames = new String[files];
+    for (int i = 0; i < files; i++) {
+      String digits = Integer.toString(i); // not String.format: its garbage is megabytes
+      fileNames[i] = "file-" + "00000".substring(Math.min(5, digits.length())) + digits + ".img";
+    }
     // A warm-up transfer first, so the measured one runs compiled code, not the interpreter.
     for (int round = 0; round < 2; round++) {
       boolean warmup = round == 0;
-      long mib = warmup ? warmupMib : pageMib;
-      int n = warmup ? Math.max(1, files / 10) : files;
+      long mib = warmup && warmupMib >= 0 ? warmupMib : pageMib;
+      int n = files;
       long pages = mib * 1024 * 1024 / PAGE;
       long pageStream = new SyntheticPageClient(24, PAGE).streamBytes(pages, PAGES_PER_REQUEST);
       long[] sizes = fileSizes(n);
@@ -398,11 +440,16 @@ public final class TransferBench implements Callable<Integer> {
       }, "fake-criu-pages");
       Thread fileWriter = new Thread(() -> {
         try {
-          byte[] data = new byte[8 * 1024];
-          new Random(3).nextBytes(data);
+          byte[] bytes = new byte[8 * 1024];
+          new Random(3).nextBytes(bytes);
+          ByteBuffer data = ByteBuffer.allocateDirect(bytes.length).put(bytes);
           for (int i = 0; i < sizes.length; i++) {
-            Files.write(staging.resolve(String.format(Locale.ROOT, "file-%05d.img", i)),
-                java.util.Arrays.copyOf(data, (int) sizes[i]));
+            try (FileChannel f = FileChannel.open(staging.resolve(fileNames[i]), CREATE)) {
+              ByteBuffer b = data.clear().limit((int) sizes[i]);
+              while (b.hasRemaining()) {
+                f.write(b);
+              }
+            }
           }
         } catch (Throwable e) {
           failed.compareAndSet(null, e);
@@ -413,13 +460,21 @@ public final class TransferBench implements Callable<Integer> {
       pageWriter.start();
       fileWriter.start();
       pageWriter.join();
+      long tPages = System.nanoTime() - t0;
       fileWriter.join();
+      long tFiles = System.nanoTime() - t0;
       if (failed.get() != null) {
         throw new IllegalStateException("fake CRIU failed", failed.get());
       }
       TransferReport report = proxy.finish();
       long wall = System.nanoTime() - t0;
+      if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
+        System.err.printf(Locale.ROOT, "DEBUG fake CRIU: pages done at %d ms, files at %d ms; "
+            + "finish() returned at %d ms%n", tPages / 1000000,
+            tFiles / 1000000, wall / 1000000);
+      }
       long cpu = cpuNanos() - cpu0 - criuCpu.get();
+      debugThreads();
       if (report.files() != sizes.length) {
         throw new IllegalStateException("sent " + report.files() + " files");
       }
@@ -437,6 +492,7 @@ public final class TransferBench implements Callable<Integer> {
       TransferReport r = cache.awaitComplete(Duration.ofMinutes(5));
       long wall = System.nanoTime() - t0;
       long cpu = cpuNanos() - cpu0;
+      debugThreads();
       if (r.files() != n) {
         throw new IllegalStateException("received " + r.files() + " files");
       }
@@ -483,6 +539,32 @@ public final class TransferBench implements Callable<Integer> {
       }
       ch.write(ByteBuffer.wrap(new byte[] {1}));
       return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
+    }
+  }
+
+  private void debugThreads() throws IOException {
+    if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
+      ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+      for (long id : mx.getAllThreadIds()) {
+        java.lang.management.ThreadInfo ti = mx.getThreadInfo(id);
+        long ns = mx.getThreadCpuTime(id);
+        if (ti != null && ns >= 20_000_000L) {
+          System.err.println("DEBUG " + role + " thread " + ti.getThreadName() + " "
+              + ns / 1_000_000 + " ms");
+        }
+      }
+      for (java.lang.management.BufferPoolMXBean bp
+          : ManagementFactory.getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class)) {
+        System.err.println("DEBUG " + role + " buffers " + bp.getName() + " "
+            + bp.getTotalCapacity() / 1024 / 1024 + " MiB");
+      }
+      for (java.lang.management.MemoryPoolMXBean mp
+          : ManagementFactory.getMemoryPoolMXBeans()) {
+        System.err.println("DEBUG " + role + " pool " + mp.getName() + " peak "
+            + mp.getPeakUsage().getCommitted() / 1024 / 1024 + " MiB committed");
+      }
+      System.err.println("DEBUG " + role + " compiler " + compilerThreadNanos() / 1_000_000
+          + " ms");
     }
   }
 

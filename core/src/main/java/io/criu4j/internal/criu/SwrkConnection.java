@@ -187,7 +187,7 @@ public final class SwrkConnection implements AutoCloseable {
     if (!socket.awaitReadable(millis)) {
       abort();
       List<String> lines = output.lastLines(200);
-      throw new MigrationException("criu (pid " + child.pid() + ") did not answer " + what
+      throw new MigrationException(binary + " (pid " + child.pid() + ") did not answer " + what
           + " within " + timeout + "; it was killed"
           + (lines.isEmpty() ? "" : "; its output ended with: " + String.join(" | ", lines)),
           62, null);
@@ -231,7 +231,7 @@ public final class SwrkConnection implements AutoCloseable {
   private MigrationException childFailure(String message, Throwable cause) {
     String status = describeExit();
     abort();
-    return new ProtocolException(message + "; criu " + status, cause);
+    return new ProtocolException(message + "; " + binary + " " + status, cause);
   }
 
   private String describeExit() {

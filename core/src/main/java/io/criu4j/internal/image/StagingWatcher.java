@@ -123,6 +123,7 @@ public final class StagingWatcher implements AutoCloseable {
   private long rewrites;
   private MigrationException failure;
   private boolean closed;
+  private boolean noWait;
 
   /** Test hook: while set, the reader thread does not read events (to provoke an overflow). */
   private volatile CountDownLatch hold;
@@ -191,7 +192,7 @@ public final class StagingWatcher implements AutoCloseable {
           first.remove();
           return name;
         }
-        if (closed) {
+        if (closed || noWait) {
           return null;
         }
         if (failure != null) {
@@ -202,6 +203,21 @@ public final class StagingWatcher implements AutoCloseable {
         }
         nanos = changed.awaitNanos(nanos);
       }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Makes {@link #take(Duration)} stop waiting, now and later: it returns a pending name, or
+   * {@code null} at once. Threads that take names call it when the writer is done, before
+   * {@link #drain()}. Idempotent.
+   */
+  public void stopWaiting() {
+    lock.lock();
+    try {
+      noWait = true;
+      changed.signalAll();
     } finally {
       lock.unlock();
     }

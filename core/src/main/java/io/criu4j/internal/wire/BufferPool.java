@@ -4,39 +4,81 @@ import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 
 /**
- * A pool of equal-sized direct buffers, so the data path allocates no large buffer per frame.
- * Keeps up to {@code maxRetained} free buffers; counts the buffers handed out and not yet
- * returned, so tests can check that a connection freed everything it held.
+ * A pool of direct buffers in power-of-two size classes, from {@link #MIN_BUFFER} up to the
+ * largest size the pool was made for, so the data path allocates no buffer per frame and a small
+ * frame does not pin a buffer of the largest frame size. Free buffers are kept for reuse up to a
+ * byte budget; beyond it, returned buffers are left to the garbage collector. Counts the buffers
+ * handed out and not yet returned, so tests can check that a connection freed everything it held.
  *
- * <p>Thread-safe. After {@link #close()}, returned buffers are dropped (left to the garbage
- * collector) and new ones are still handed out, unpooled.
+ * <p>Thread-safe. After {@link #close()}, returned buffers are dropped and new ones are still
+ * handed out, unpooled.
  */
 final class BufferPool {
+  /** The smallest buffer handed out. */
+  static final int MIN_BUFFER = 4 * 1024;
+
   private final int bufferSize;
-  private final int maxRetained;
-  private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
+  private final long retainBytes;
+  private final ArrayDeque<ByteBuffer>[] free;
+  private long freeBytes;
   private int outstanding;
   private boolean closed;
 
-  BufferPool(int bufferSize, int maxRetained) {
-    this.bufferSize = bufferSize;
-    this.maxRetained = maxRetained;
+  /**
+   * A pool handing out buffers of up to {@code bufferSize} bytes (a power of two, or rounded up
+   * to one), keeping up to {@code retainBytes} of free buffers.
+   */
+  @SuppressWarnings("unchecked")
+  BufferPool(int bufferSize, long retainBytes) {
+    this.bufferSize = classSize(bufferSize);
+    this.retainBytes = retainBytes;
+    this.free = new ArrayDeque[classOf(this.bufferSize) + 1];
+    for (int i = 0; i < free.length; i++) {
+      free[i] = new ArrayDeque<>();
+    }
   }
 
+  /** The largest buffer handed out. */
   int bufferSize() {
     return bufferSize;
   }
 
-  synchronized ByteBuffer take() {
+  private static int classSize(int bytes) {
+    int n = Math.max(bytes, MIN_BUFFER);
+    return n == Integer.highestOneBit(n) ? n : Integer.highestOneBit(n) << 1;
+  }
+
+  private static int classOf(int classSize) {
+    return Integer.numberOfTrailingZeros(classSize) - Integer.numberOfTrailingZeros(MIN_BUFFER);
+  }
+
+  /** A buffer of the largest size. */
+  ByteBuffer take() {
+    return take(bufferSize);
+  }
+
+  /**
+   * A cleared buffer with a capacity of at least {@code minBytes} (at most the largest size),
+   * rounded up to its size class.
+   */
+  synchronized ByteBuffer take(int minBytes) {
+    int size = classSize(Math.min(minBytes, bufferSize));
     outstanding++;
-    ByteBuffer b = free.pollFirst();
-    return b != null ? b.clear() : ByteBuffer.allocateDirect(bufferSize);
+    ByteBuffer b = free[classOf(size)].pollFirst();
+    if (b != null) {
+      freeBytes -= size;
+      return b.clear();
+    }
+    return ByteBuffer.allocateDirect(size);
   }
 
   synchronized void release(ByteBuffer b) {
     outstanding--;
-    if (!closed && free.size() < maxRetained) {
-      free.addFirst(b);
+    int size = b.capacity();
+    if (!closed && freeBytes + size <= retainBytes && size == classSize(size)
+        && size <= bufferSize) {
+      free[classOf(size)].addFirst(b);
+      freeBytes += size;
     }
   }
 
@@ -47,6 +89,9 @@ final class BufferPool {
 
   synchronized void close() {
     closed = true;
-    free.clear();
+    for (ArrayDeque<ByteBuffer> q : free) {
+      q.clear();
+    }
+    freeBytes = 0;
   }
 }

@@ -204,10 +204,7 @@ public final class MuxConnection implements AutoCloseable {
     this.label =
         config.name() + "-" + role.name().toLowerCase(java.util.Locale.ROOT) + "-"
             + IDS.incrementAndGet();
-    this.pool =
-        new BufferPool(
-            config.maxFramePayload(),
-            Math.max(4, POOL_RETAINED_BYTES / config.maxFramePayload()));
+    this.pool = new BufferPool(config.maxFramePayload(), POOL_RETAINED_BYTES);
     this.stallNanos = config.stallTimeout().toNanos();
     this.closeNanos = config.closeTimeout().toNanos();
     this.streamGrantThreshold = Math.max(1, config.initialStreamWindow() / 2);
@@ -620,6 +617,8 @@ public final class MuxConnection implements AutoCloseable {
     try {
       if (!terminatedLatch.await(closeNanos + TimeUnit.SECONDS.toNanos(10), TimeUnit.NANOSECONDS)) {
         log.warn("{}: threads did not stop in time", label);
+      } else {
+        join(watchdogThread); // it counts the latch down just before it ends
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -898,7 +897,7 @@ public final class MuxConnection implements AutoCloseable {
         c = last;
       }
       if (c == null) {
-        c = new StreamState.Chunk(pool.take());
+        c = new StreamState.Chunk(pool.take((int) Math.min(wanted, Integer.MAX_VALUE)));
         o.queue.addLast(c);
       }
       c.filling = true;
@@ -1519,7 +1518,7 @@ public final class MuxConnection implements AutoCloseable {
           if (last != null && last.free() >= len) {
             c = last;
           } else {
-            c = new StreamState.Chunk(pool.take());
+            c = new StreamState.Chunk(pool.take(len));
             i.chunks.addLast(c);
           }
           c.filling = true;

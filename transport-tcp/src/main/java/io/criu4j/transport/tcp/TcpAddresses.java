@@ -8,7 +8,7 @@ import java.util.Locale;
 import java.util.Objects;
 
 /**
- * Parsing and formatting of {@code tcp://host:port} addresses.
+ * Parsing and formatting of {@code tcp://host:port} and {@code tls://host:port} addresses.
  *
  * <p>Thread-safe; stateless.
  */
@@ -22,27 +22,32 @@ final class TcpAddresses {
    * @throws IllegalArgumentException naming {@code uri} if it is not {@code tcp://host:port}
    */
   static InetSocketAddress parse(URI uri, boolean forListening) {
+    return parse(uri, TcpTransport.SCHEME, forListening);
+  }
+
+  /** Like {@link #parse(URI, boolean)}, for addresses of {@code scheme} ({@code tcp} or
+   * {@code tls}). */
+  static InetSocketAddress parse(URI uri, String scheme, boolean forListening) {
     Objects.requireNonNull(uri, "address");
-    if (uri.getScheme() == null
-        || !TcpTransport.SCHEME.equals(uri.getScheme().toLowerCase(Locale.ROOT))) {
-      throw invalid(uri, "not a tcp:// address");
+    if (uri.getScheme() == null || !scheme.equals(uri.getScheme().toLowerCase(Locale.ROOT))) {
+      throw invalid(uri, scheme, "not a " + scheme + ":// address");
     }
     if (uri.isOpaque() || uri.getHost() == null) {
-      throw invalid(uri, "no host (a host name needs letters, digits, '-' and '.' only)");
+      throw invalid(uri, scheme, "no host (a host name needs letters, digits, '-' and '.' only)");
     }
     if (uri.getPort() == -1) {
-      throw invalid(uri, "no port");
+      throw invalid(uri, scheme, "no port");
     }
     if (uri.getPort() > 0xFFFF) {
-      throw invalid(uri, "port out of range");
+      throw invalid(uri, scheme, "port out of range");
     }
     if (uri.getPort() == 0 && !forListening) {
-      throw invalid(uri, "port 0 means 'any port' and is only valid for listening");
+      throw invalid(uri, scheme, "port 0 means 'any port' and is only valid for listening");
     }
     String path = uri.getRawPath();
     if (uri.getRawUserInfo() != null || !(path.isEmpty() || path.equals("/"))
         || uri.getRawQuery() != null || uri.getRawFragment() != null) {
-      throw invalid(uri, "only host and port are allowed");
+      throw invalid(uri, scheme, "only host and port are allowed");
     }
     String host = uri.getHost();
     if (host.startsWith("[") && host.endsWith("]")) {
@@ -51,20 +56,25 @@ final class TcpAddresses {
     return InetSocketAddress.createUnresolved(host, uri.getPort());
   }
 
-  private static IllegalArgumentException invalid(URI uri, String reason) {
-    return new IllegalArgumentException(
-        "invalid TCP address '" + uri + "': " + reason + " (expected tcp://host:port)");
+  private static IllegalArgumentException invalid(URI uri, String scheme, String reason) {
+    return new IllegalArgumentException("invalid " + scheme.toUpperCase(Locale.ROOT)
+        + " address '" + uri + "': " + reason + " (expected " + scheme + "://host:port)");
   }
 
   /** {@code tcp://ip:port} for a resolved address; IPv6 addresses in brackets. */
   static String format(InetSocketAddress address) {
+    return format(address, TcpTransport.SCHEME);
+  }
+
+  /** {@code scheme://ip:port} for a resolved address; IPv6 addresses in brackets. */
+  static String format(InetSocketAddress address, String scheme) {
     InetAddress ip = address.getAddress();
     if (ip == null) {
-      return TcpTransport.SCHEME + "://" + address.getHostString() + ":" + address.getPort();
+      return scheme + "://" + address.getHostString() + ":" + address.getPort();
     }
     String host = ip instanceof Inet6Address ? "[" + compress(ip.getAddress()) + "]"
         : ip.getHostAddress();
-    return TcpTransport.SCHEME + "://" + host + ":" + address.getPort();
+    return scheme + "://" + host + ":" + address.getPort();
   }
 
   /** RFC 5952 text of an IPv6 address: lower-case hex, longest run of zero groups as "::". */

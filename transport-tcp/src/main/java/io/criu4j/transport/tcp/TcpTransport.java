@@ -18,6 +18,7 @@ import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,6 +46,12 @@ import org.slf4j.LoggerFactory;
  * <p>Timeouts behave as described at {@link Connection}: the connect timeout covers the TCP
  * handshake but not the name lookup of the host.
  *
+ * <p><b>Security.</b> Plain TCP neither authenticates the peer nor encrypts: anyone who can reach
+ * a listener can send it data, and anyone on the path can read or change it. Use
+ * {@link TlsTransport} ({@code tls://}) between hosts; this transport is an explicit opt-in for
+ * trusted networks and tests, and says so at WARN level on every {@code listen} and on the first
+ * {@code connect}.
+ *
  * <p>Immutable and thread-safe. Holds no resources; the listeners and connections it returns
  * belong to the caller.
  *
@@ -56,6 +63,7 @@ public final class TcpTransport implements Transport {
 
   private static final Logger log = LoggerFactory.getLogger(TcpTransport.class);
   private static final TcpTransport DEFAULT = new Builder().build();
+  private static final AtomicBoolean warnedAboutConnect = new AtomicBoolean();
 
   private final boolean tcpNoDelay;
   private final boolean keepAlive;
@@ -105,7 +113,9 @@ public final class TcpTransport implements Transport {
       String bound = TcpAddresses.format((InetSocketAddress) server.getLocalAddress());
       NioListener listener = NioListener.open(server, URI.create(bound),
           channel -> accepted(channel, bound), () -> { });
-      log.debug("listening on {}", bound);
+      log.warn("listening on {} with plain TCP: peers are not authenticated and data is not "
+          + "encrypted; use a tls:// address unless every host that can reach it is trusted",
+          bound);
       return listener;
     } catch (IOException e) {
       if (server != null) {
@@ -142,6 +152,11 @@ public final class TcpTransport implements Transport {
           "cannot connect to " + address + ": " + e.getMessage(), Errnos.of(e), e);
     }
     NioSockets.connect(channel, remote, address, timeoutNanos);
+    if (!warnedAboutConnect.getAndSet(true)) {
+      log.warn("connecting to {} with plain TCP: the peer is not authenticated and data is not "
+          + "encrypted; use a tls:// address unless the network is trusted (warned once)",
+          address);
+    }
     try {
       String local = TcpAddresses.format((InetSocketAddress) channel.getLocalAddress());
       return NioConnection.of(channel, local + " -> " + address,

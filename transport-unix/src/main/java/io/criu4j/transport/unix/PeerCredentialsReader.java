@@ -3,7 +3,10 @@ package io.criu4j.transport.unix;
 import io.criu4j.spi.PeerCredentials;
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Optional;
+import java.util.OptionalInt;
 import jdk.net.ExtendedSocketOptions;
 import jdk.net.UnixDomainPrincipal;
 import jnr.posix.Group;
@@ -43,6 +46,21 @@ final class PeerCredentialsReader {
       return Optional.empty();
     }
     return Optional.of(PeerCredentials.of(uid, gid));
+  }
+
+  /** The effective uid of this process, from {@code /proc/self/status}; empty if unknown. */
+  static OptionalInt effectiveUid() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("Uid:")) {
+          String[] ids = line.substring(4).trim().split("\\s+");
+          return OptionalInt.of(Integer.parseInt(ids[1]));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      log.warn("cannot read this process's uid; only root is allowed as a peer by default", e);
+    }
+    return OptionalInt.empty();
   }
 
   private static Integer uid(String name) {

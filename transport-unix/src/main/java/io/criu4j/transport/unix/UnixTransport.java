@@ -23,6 +23,10 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -55,6 +59,13 @@ import org.slf4j.LoggerFactory;
  * Closing the listener removes its socket file, unless the file was replaced by another one
  * meanwhile.
  *
+ * <p><b>Peer check.</b> By default both ends talk only to processes running as root or as the
+ * same effective user id as this process, checked with {@code SO_PEERCRED}: a listener closes
+ * any other peer's connection before reading a byte from it, logs it at WARN, and goes on
+ * accepting; {@code connect} refuses a listener of another user with a {@link TransportException}
+ * (errno {@code EACCES}). {@link Builder#allowedPeerUids} changes the set,
+ * {@link Builder#allowAnyPeer()} turns the check off.
+ *
  * <p><b>Peer identity.</b> Both ends get the other process's {@linkplain
  * io.criu4j.spi.PeerCredentials credentials} (uid and gid from {@code SO_PEERCRED}, as the
  * kernel recorded them at connect, respectively listen, time). The pid is not reported: the JDK
@@ -79,13 +90,35 @@ public final class UnixTransport implements Transport {
   private static final int S_IFMT = 0170000;
   private static final int S_IFSOCK = 0140000;
 
+  /** errno for a peer that is not allowed. */
+  private static final int EACCES = 13;
+
   private final int backlog;
+  /** The peer uids let through; null: any peer. */
+  private final Set<Integer> allowedPeerUids;
 
   private UnixTransport(Builder builder) {
     this.backlog = builder.backlog;
+    this.allowedPeerUids = builder.anyPeer ? null
+        : builder.allowedPeerUids != null ? builder.allowedPeerUids : defaultAllowedUids();
   }
 
-  /** A Unix transport with default settings (backlog 50). */
+  private static Set<Integer> defaultAllowedUids() {
+    Set<Integer> uids = new TreeSet<>();
+    uids.add(0);
+    PeerCredentialsReader.effectiveUid().ifPresent(uids::add);
+    return Collections.unmodifiableSet(uids);
+  }
+
+  /**
+   * The peer uids this transport lets through, or empty if it lets any peer through (see
+   * {@link Builder#allowAnyPeer()}).
+   */
+  public Optional<Set<Integer>> allowedPeerUids() {
+    return Optional.ofNullable(allowedPeerUids);
+  }
+
+  /** A Unix transport with default settings (backlog 50, peers: root and this process's uid). */
   public static UnixTransport create() {
     return DEFAULT;
   }
@@ -133,8 +166,9 @@ public final class UnixTransport implements Transport {
       NioListener listener = NioListener.open(server, canonical,
           channel -> accepted(channel, canonical + "#" + accepted.incrementAndGet()),
           () -> removeSocketFile(path, fileKey));
-      log.debug("listening on {}", canonical);
-      return listener;
+      log.debug("listening on {} (peers allowed: {})", canonical,
+          allowedPeerUids == null ? "any" : "uids " + allowedPeerUids);
+      return allowedPeerUids == null ? listener : new PeerCheckingListener(listener);
     } catch (IOException e) {
       throw new TransportException(
           "cannot listen on " + address + ": " + e.getMessage(), Errnos.of(e), e);
@@ -239,11 +273,32 @@ public final class UnixTransport implements Transport {
     }
   }
 
-  private static Connection accepted(SocketChannel channel, String name) throws IOException {
+  private Connection accepted(SocketChannel channel, String name) throws IOException {
     String remote = describe(channel.getRemoteAddress());
     PeerIdentity peer = PeerIdentity.of(remote);
     peer = withCredentials(peer, channel);
+    String refusal = refusal(peer);
+    if (refusal != null) {
+      // Nothing was read from the peer; the listener closes the channel.
+      log.warn("refused a connection on {}: {}", name, refusal);
+      throw new PeerRefusedException(refusal);
+    }
     return NioConnection.of(channel, name + " <- " + peer, peer);
+  }
+
+  /** Why {@code peer} is not allowed, or null if it is. */
+  private String refusal(PeerIdentity peer) {
+    if (allowedPeerUids == null) {
+      return null;
+    }
+    if (peer.credentials().isEmpty()) {
+      return "the peer's credentials are unknown (allowed uids: " + allowedPeerUids + ")";
+    }
+    int uid = peer.credentials().get().uid();
+    if (allowedPeerUids.contains(uid)) {
+      return null;
+    }
+    return "peer uid " + uid + " is not allowed (allowed uids: " + allowedPeerUids + ")";
   }
 
   @Override
@@ -261,8 +316,17 @@ public final class UnixTransport implements Transport {
     NioSockets.connect(channel, UnixDomainSocketAddress.of(path), address, timeoutNanos);
     try {
       PeerIdentity peer = withCredentials(PeerIdentity.of(canonical.toString()), channel);
+      String refusal = refusal(peer);
+      if (refusal != null) {
+        NioSockets.closeQuietly(channel);
+        throw new TransportException("refusing to talk to the listener at " + address + ": "
+            + refusal.replace("peer uid", "listener uid"), EACCES, null);
+      }
       return NioConnection.of(channel, canonical + " (connected)", peer);
     } catch (IOException | RuntimeException e) {
+      if (e instanceof TransportException refused) {
+        throw refused;
+      }
       NioSockets.closeQuietly(channel);
       throw new TransportException("cannot connect to " + address + ": " + e.getMessage(),
           e instanceof IOException io ? Errnos.of(io) : 0, e);
@@ -284,7 +348,82 @@ public final class UnixTransport implements Transport {
 
   @Override
   public String toString() {
-    return "UnixTransport{backlog=" + backlog + "}";
+    return "UnixTransport{backlog=" + backlog + ", allowedPeerUids="
+        + (allowedPeerUids == null ? "any" : allowedPeerUids) + "}";
+  }
+
+  /** A peer that the uid check turned away; never leaves this class. */
+  private static final class PeerRefusedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    PeerRefusedException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * A listener that skips connections the uid check refused (already logged and closed) and
+   * goes on waiting for the next one, within the caller's timeout.
+   */
+  private static final class PeerCheckingListener implements Listener {
+    private final Listener delegate;
+
+    PeerCheckingListener(Listener delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public URI address() {
+      return delegate.address();
+    }
+
+    @Override
+    public Connection accept() throws TransportException {
+      return accept(Duration.ZERO);
+    }
+
+    @Override
+    public Connection accept(Duration timeout) throws TransportException {
+      long timeoutNanos = Timeouts.toNanos("timeout", timeout);
+      long start = System.nanoTime();
+      while (true) {
+        Duration left = Duration.ZERO;
+        if (timeoutNanos != 0) {
+          long leftNanos = timeoutNanos - (System.nanoTime() - start);
+          if (leftNanos <= 0) {
+            throw new TransportException("no connection to " + address() + " within "
+                + Timeouts.format(timeoutNanos), Errnos.ETIMEDOUT, null);
+          }
+          left = Duration.ofNanos(leftNanos);
+        }
+        try {
+          return delegate.accept(left);
+        } catch (TransportException e) {
+          if (e.errno() == Errnos.ETIMEDOUT && timeoutNanos != 0) {
+            throw new TransportException("no connection to " + address() + " within "
+                + Timeouts.format(timeoutNanos), Errnos.ETIMEDOUT, null);
+          }
+          if (!(e.getCause() instanceof PeerRefusedException)) {
+            throw e;
+          }
+        }
+      }
+    }
+
+    @Override
+    public boolean isOpen() {
+      return delegate.isOpen();
+    }
+
+    @Override
+    public void close() {
+      delegate.close();
+    }
+
+    @Override
+    public String toString() {
+      return delegate.toString();
+    }
   }
 
   /**
@@ -295,11 +434,50 @@ public final class UnixTransport implements Transport {
    */
   public static final class Builder {
     private int backlog = 50;
+    private Set<Integer> allowedPeerUids;
+    private boolean anyPeer;
 
     private Builder() {}
 
     private Builder(UnixTransport transport) {
       this.backlog = transport.backlog;
+      this.allowedPeerUids = transport.allowedPeerUids;
+      this.anyPeer = transport.allowedPeerUids == null;
+    }
+
+    /**
+     * The user ids of the peers this transport talks to, checked with {@code SO_PEERCRED}: a
+     * listener closes a connection from any other uid before reading from it (and logs it at
+     * WARN), and {@code connect} refuses a listener run by any other uid. Replaces the default,
+     * root and the effective uid of this process.
+     *
+     * @throws IllegalArgumentException if {@code uids} is empty or holds a negative id
+     */
+    public Builder allowedPeerUids(int... uids) {
+      if (uids.length == 0) {
+        throw new IllegalArgumentException("allowedPeerUids is empty; to allow any peer, "
+            + "call allowAnyPeer()");
+      }
+      Set<Integer> set = new TreeSet<>();
+      for (int uid : uids) {
+        if (uid < 0) {
+          throw new IllegalArgumentException("negative uid in allowedPeerUids: " + uid);
+        }
+        set.add(uid);
+      }
+      this.allowedPeerUids = Collections.unmodifiableSet(set);
+      this.anyPeer = false;
+      return this;
+    }
+
+    /**
+     * Turns the uid check off: any process that can open the socket file may connect, so the
+     * file's directory permissions are the only protection. Not recommended.
+     */
+    public Builder allowAnyPeer() {
+      this.anyPeer = true;
+      this.allowedPeerUids = null;
+      return this;
     }
 
     /** How many connections a listener queues before they are accepted; default 50. */
