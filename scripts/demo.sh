@@ -1,55 +1,178 @@
 #!/usr/bin/env bash
-# The main demo, as root on a fresh Debian/Ubuntu machine: installs what it needs (JDK, Maven,
-# cc and CRIU >= 4.1, through scripts/setup.sh, which runs scripts/install-criu.sh), builds
-# criu4j, starts a counting process in its own PID namespace, checkpoints it through the
-# library into /dev/shm, restores it through the library and shows the counter carrying on.
-# Last line on success:
-#   checkpoint-restore: old_pid=P new_pid=Q counter_before=A counter_after=B
-# Everything it started is killed and its files removed on exit, also on failure or Ctrl-C.
+# The main demo, as root on a fresh Debian/Ubuntu machine: live migration of a running process
+# between two "hosts" on this machine.
 #
-# Environment: CRIU4J_SKIP_SETUP=1 skips the installation step, CRIU4J_SKIP_BUILD=1 the build.
-# Arguments go to the Java program (io.criu4j.examples.CheckpointRestoreDemo; try --help).
+#  1. installs what it needs (JDK, Maven, cc, CRIU >= 4.1: scripts/setup.sh) and builds criu4j;
+#  2. creates two network namespaces, hostA (10.77.0.1/24) and hostB (10.77.0.2/24), joined by
+#     a veth pair;
+#  3. starts a counting process (64 MiB of memory, own PID namespace) in hostA, and the criu4j
+#     agent in hostB, listening on tcp://10.77.0.2:7070;
+#  4. migrates the process from hostA to hostB over TCP with `criu4j migrate`, shows its report,
+#     and shows the counter carrying on in hostB;
+#  5. removes everything it created (processes, namespaces, files), also on failure or Ctrl-C.
+#
+# Last line on success:
+#   migrated: old_pid=P new_pid=Q downtime_ms=D total_ms=T
+#
+# The namespaces are entered with `nsenter --net=/run/netns/...`, not `ip netns exec`, which
+# would also create a mount namespace: CRIU's dump and restore must see the same mounts.
+# Environment: CRIU4J_SKIP_SETUP=1 skips the installation, CRIU4J_SKIP_BUILD=1 the build,
+# CRIU4J_DEMO_MEM_MIB sets the payload's memory (default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 log() { echo "demo: $*"; }
-[[ $(id -u) -eq 0 ]] || { echo "demo: ERROR: run as root (CRIU needs it)" >&2; exit 1; }
+die() { echo "demo: ERROR: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "run as root (CRIU and network namespaces need it)"
+
+mem_mib=${CRIU4J_DEMO_MEM_MIB:-64}
+port=7070
+ip_a=10.77.0.1
+ip_b=10.77.0.2
 
 if [[ ${CRIU4J_SKIP_SETUP:-0} != 1 ]]; then
     bash scripts/setup.sh
 fi
 if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    log "building (mvn -B -q -DskipTests install)"
-    mvn -B -q -DskipTests install </dev/null
+    log "building (mvn -B -q -DskipTests package)"
+    mvn -B -q -Dstyle.color=never -DskipTests package </dev/null
 fi
+command -v nsenter >/dev/null && command -v unshare >/dev/null && command -v ip >/dev/null ||
+    die "needs nsenter, unshare (util-linux) and ip (iproute2)"
+
+for ns in hostA hostB; do
+    [[ ! -e /run/netns/$ns ]] ||
+        die "network namespace $ns exists already (another demo running?); remove it with: ip netns del $ns"
+done
 
 work=$(mktemp -d /dev/shm/criu4j-demo.XXXXXX)
+created_ns=()
+agent_pid=
 
-# Kills every process whose command line names $work (the payload, restored copies, a Java
-# program that did not get to clean up), then removes $work.
+# Stops the agent, kills every process whose command line names $work (the payload, its
+# restored copy, a migrate command), deletes the namespaces this run created and $work.
+# Idempotent; runs on every exit.
 cleanup() {
-    local rc=$? p cmdline
-    trap - EXIT INT TERM
+    local p cmdline
+    if [[ -n $agent_pid ]]; then
+        kill -TERM "$agent_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$agent_pid" 2>/dev/null || true
+        agent_pid=
+    fi
     for p in /proc/[0-9]*; do
         [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         if [[ $cmdline == *"$work"* ]]; then
             kill -9 "${p#/proc/}" 2>/dev/null || true
         fi
     done
+    for ns in "${created_ns[@]}"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    created_ns=()
     rm -rf -- "$work"
+}
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if ((rc != 0)) && [[ -s $work/agent.log ]]; then
+        echo "demo: agent log:" >&2
+        sed 's/^/  agent| /' "$work/agent.log" >&2 || true
+    fi
+    cleanup
+    ((rc == 0)) || echo "demo: FAILED (exit $rc); everything it created was removed" >&2
     exit "$rc"
 }
-trap cleanup EXIT
+trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-jar=$(ls examples/target/criu4j-examples-*.jar 2>/dev/null | grep -v -e '-sources' -e '-tests' |
-    head -1 || true)
-[[ -n $jar ]] || { echo "demo: ERROR: examples/target has no jar; build first" >&2; exit 1; }
-java -Dcriu4j.payload.source="$root/core/src/test/c/payload.c" \
-    -Dorg.slf4j.simpleLogger.showDateTime=true \
-    -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS \
-    -cp "$jar:examples/target/lib/*" io.criu4j.examples.CheckpointRestoreDemo \
-    --dir "$work/run" --payload-dir "$root/examples/target/payload" "$@" </dev/null
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+
+# --- two hosts ---------------------------------------------------------------------------
+log "creating network namespaces hostA ($ip_a) and hostB ($ip_b), joined by a veth pair"
+for ns in hostA hostB; do
+    ip netns add "$ns"
+    created_ns+=("$ns")
+    ip -n "$ns" link set lo up
+done
+ip link add c4j-a netns hostA type veth peer name c4j-b netns hostB
+ip -n hostA addr add "$ip_a/24" dev c4j-a
+ip -n hostB addr add "$ip_b/24" dev c4j-b
+ip -n hostA link set c4j-a up
+ip -n hostB link set c4j-b up
+
+# --- the payload on hostA --------------------------------------------------------------------
+mkdir -p "$work/payload" "$work/hostA" "$work/hostB"
+cc -O2 -pthread -o "$work/payload/counter" core/src/test/c/payload.c
+counter_file="$work/payload/count"
+# Its own PID namespace, so that the restored copy can get the same pid while the original is
+# held frozen on the same machine; setsid inside it, so the session is dumpable.
+in_ns hostA unshare --pid --fork setsid "$work/payload/counter" --file "$counter_file" \
+    --mem "$mem_mib" --interval-ms 100 </dev/null >/dev/null 2>&1 &
+wrapper=$!
+# The payload's pid: the descendant of the wrapper (nsenter, unshare) running the binary.
+find_payload() {
+    local p=$1 c
+    if [[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$work/payload/counter" ]]; then
+        echo "$p"
+        return
+    fi
+    for c in $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+        find_payload "$c"
+    done
+}
+old_pid=
+for _ in $(seq 300); do
+    old_pid=$(find_payload "$wrapper" | head -1)
+    [[ -n $old_pid && -s $counter_file ]] && break
+    sleep 0.1
+done
+[[ -n $old_pid && -s $counter_file ]] || die "the payload did not start"
+counter() { tr -d ' \n' <"$counter_file"; }
+log "payload pid $old_pid in network namespace $(ip netns identify "$old_pid"), $mem_mib MiB, counting every 100 ms in $counter_file"
+
+# --- the agent on hostB ----------------------------------------------------------------------
+export CRIU4J_SKIP_BUILD=1
+in_ns hostB scripts/criu4j agent --listen "tcp://$ip_b:$port" --dir "$work/hostB" \
+    </dev/null >"$work/agent.log" 2>&1 &
+agent_pid=$!
+for _ in $(seq 600); do
+    grep -q "listening on" "$work/agent.log" 2>/dev/null && break
+    kill -0 "$agent_pid" 2>/dev/null || die "the agent exited: $(cat "$work/agent.log")"
+    sleep 0.1
+done
+grep -q "listening on" "$work/agent.log" || die "the agent did not start within 60 s"
+log "agent on hostB: $(grep 'listening on' "$work/agent.log")"
+
+before=()
+for _ in 1 2 3 4; do before+=("$(counter)"); sleep 0.3; done
+log "counter on hostA: ${before[*]}"
+
+# --- the migration ---------------------------------------------------------------------------
+log "migrating pid $old_pid from hostA to hostB: criu4j migrate --pid $old_pid --to tcp://$ip_b:$port"
+in_ns hostA scripts/criu4j migrate --pid "$old_pid" --to "tcp://$ip_b:$port" \
+    --staging-dir "$work/hostA" </dev/null | tee "$work/migrate.out"
+summary=$(tail -n 1 "$work/migrate.out")
+[[ $summary == migrated:* ]] || die "no summary line from criu4j migrate"
+new_pid=$(sed -n 's/.* new_pid=\([0-9]*\).*/\1/p' <<<"$summary")
+
+# --- after ------------------------------------------------------------------------------------
+if kill -0 "$old_pid" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$old_pid/stat" 2>/dev/null) != Z ]]; then
+    die "pid $old_pid still runs on hostA"
+fi
+[[ -d /proc/$new_pid ]] || die "the migrated process (pid $new_pid) is not running"
+where=$(ip netns identify "$new_pid")
+[[ $where == hostB ]] || die "pid $new_pid lives in network namespace '$where', not hostB"
+after=()
+for _ in 1 2 3 4; do sleep 0.3; after+=("$(counter)"); done
+log "counter after the migration, from pid $new_pid on hostB: ${after[*]}"
+((after[3] > after[0] && after[0] >= before[3])) || die "the counter did not carry on"
+log "agent log:"
+sed 's/^/  agent| /' "$work/agent.log"
+
+cleanup
+log "cleaned up: processes, namespaces hostA/hostB, $work"
+echo "$summary"

@@ -16,7 +16,9 @@ import org.slf4j.LoggerFactory;
  * is given: descriptor {@code i} of {@code inherited} becomes descriptor {@code 3 + i} in the child,
  * stdin/stdout/stderr are shared with this process, and every other descriptor is closed in the
  * child (even ones without close-on-exec). The child starts with an empty signal mask and
- * default signal dispositions.
+ * default signal dispositions, in a process group of its own: a Ctrl-C at the terminal signals
+ * this JVM, which decides what happens to the child (for CRIU: finish or roll back a dump),
+ * rather than killing the child in the middle of its work.
  *
  * <p>The object owns the child: {@link #close()} kills it with SIGKILL if it is still running and
  * reaps it, so no zombie outlives the object; idempotent. Thread-safe.
@@ -25,6 +27,7 @@ public final class ChildProcess implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ChildProcess.class);
   /** First descriptor number the child gets for inherited descriptors. */
   public static final int FIRST_INHERITED_FD = 3;
+  private static final short POSIX_SPAWN_SETPGROUP = 0x02;
   private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
   private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
   private static final int SPAWN_STRUCT_SIZE = 512;
@@ -102,8 +105,9 @@ public final class ChildProcess implements AutoCloseable {
       Native.checkReturned("posix_spawnattr_setsigmask", libc.posix_spawnattr_setsigmask(attr, empty));
       Native.checkReturned("posix_spawnattr_setsigdefault",
           libc.posix_spawnattr_setsigdefault(attr, full));
+      Native.checkReturned("posix_spawnattr_setpgroup", libc.posix_spawnattr_setpgroup(attr, 0));
       Native.checkReturned("posix_spawnattr_setflags", libc.posix_spawnattr_setflags(attr,
-          (short) (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
+          (short) (POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
 
       List<String> envList = new ArrayList<>();
       env.forEach((k, v) -> envList.add(k + "=" + v));

@@ -68,6 +68,8 @@ public interface LibC {
 
   int posix_spawnattr_setsigmask(Pointer attr, Pointer sigset);
 
+  int posix_spawnattr_setpgroup(Pointer attr, int pgroup);
+
   int posix_spawnattr_setsigdefault(Pointer attr, Pointer sigset);
 
   int sigemptyset(Pointer set);

@@ -83,6 +83,19 @@ class ChildProcessTest {
   }
 
   @Test
+  void childRunsInAProcessGroupOfItsOwnSoATerminalCtrlCDoesNotReachIt() throws Exception {
+    try (ChildProcess child = ChildProcess.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"),
+        Map.of(), List.of())) {
+      String stat = Files.readString(Path.of("/proc", String.valueOf(child.pid()), "stat"));
+      String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      String ours = Files.readString(Path.of("/proc/self/stat"));
+      String[] ourFields = ours.substring(ours.lastIndexOf(')') + 2).split(" ");
+      assertThat(Integer.parseInt(fields[2])).as("child's process group")
+          .isEqualTo(child.pid()).isNotEqualTo(Integer.parseInt(ourFields[2]));
+    }
+  }
+
+  @Test
   void closeKillsAndReapsARunningChild() throws Exception {
     ChildProcess child = ChildProcess.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"),
         Map.of(), List.of());

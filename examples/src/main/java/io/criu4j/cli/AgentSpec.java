@@ -1,0 +1,49 @@
+package io.criu4j.cli;
+
+import io.criu4j.Criu;
+import io.criu4j.MigrationAgent;
+import io.criu4j.MigrationListener;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * What {@code criu4j agent} was asked to run, once the command line is parsed.
+ *
+ * @param memoryLimit per-session bound of image data held in memory, {@code null} for the
+ *     library's default
+ * @param maxSessions {@code null} for the library's default
+ * @param criuLogLevel {@code null} for the library's default
+ * @param criuBinary the {@code --criu} executable, or {@code null} for the default lookup
+ */
+record AgentSpec(URI listen, Path directory, Long memoryLimit, Integer maxSessions,
+    Integer criuLogLevel, Path criuBinary) {
+
+  AgentSpec {
+    Objects.requireNonNull(listen, "listen");
+    Objects.requireNonNull(directory, "directory");
+  }
+
+  /** An agent builder configured as this spec says, reporting to {@code listener}. */
+  MigrationAgent.Builder toBuilder(MigrationListener listener) {
+    MigrationAgent.Builder b = MigrationAgent.builder().listen(listen).directory(directory)
+        .listener(listener);
+    if (memoryLimit != null) {
+      b.memoryLimit(memoryLimit);
+    }
+    if (maxSessions != null) {
+      b.maxConcurrentSessions(maxSessions);
+    }
+    if (criuBinary != null || criuLogLevel != null) {
+      Criu.Builder c = Criu.builder();
+      if (criuBinary != null) {
+        c.binary(criuBinary);
+      }
+      if (criuLogLevel != null) {
+        c.logLevel(criuLogLevel);
+      }
+      b.criu(c.build());
+    }
+    return b;
+  }
+}

@@ -1,0 +1,339 @@
+package io.criu4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.criu4j.CriuOptions;
+import io.criu4j.MigrationException;
+import io.criu4j.MigrationListener;
+import io.criu4j.MigrationPhase;
+import io.criu4j.MigrationSession;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code criu4j} command line: what each option turns into, what goes to stdout and stderr,
+ * and the exit codes (0 ok, 1 refused or failed, 2 usage), with a fake backend in place of
+ * criu4j.
+ */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class Criu4jCommandTest {
+  private final FakeBackend backend = new FakeBackend();
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    return Criu4jCommand.commandLine(backend).setOut(new PrintWriter(out, true))
+        .setErr(new PrintWriter(err, true)).execute(args);
+  }
+
+  @Test
+  @DisplayName("no command at all is a usage error")
+  void noCommandIsUsageError() {
+    assertThat(run()).isEqualTo(2);
+    assertThat(err.toString()).contains("a command is required");
+  }
+
+  @Test
+  @DisplayName("an unknown command is a usage error")
+  void unknownCommandIsUsageError() {
+    assertThat(run("teleport")).isEqualTo(2);
+    assertThat(err.toString()).contains("teleport");
+  }
+
+  @Test
+  @DisplayName("--help and --version succeed")
+  void helpAndVersion() {
+    assertThat(run("--help")).isZero();
+    assertThat(out.toString()).contains("agent", "migrate", "check", "Exit codes");
+    assertThat(run("--version")).isZero();
+    assertThat(out.toString()).contains("criu4j ");
+    assertThat(run("migrate", "--help")).isZero();
+    assertThat(out.toString()).contains("--phase-timeout", "--tcp-established");
+  }
+
+  @Nested
+  @DisplayName("criu4j migrate")
+  class Migrate {
+    @Test
+    @DisplayName("passes every option through to the session")
+    void everyOptionReachesTheSpec() {
+      int code = run("--criu", "/opt/x/criu", "migrate", "--pid", "123", "--to",
+          "tcp://10.0.0.2:7070", "--tcp-established", "--shell-job", "--ext-unix-sk",
+          "--file-locks", "--link-remap", "--external", "tty[88:1]:zz", "--external",
+          "mnt[/data]:d", "--manage-cgroups", "soft", "--network-lock", "NFTABLES",
+          "--criu-log-level", "4", "--phase-timeout", "final-dump=2m", "--phase-timeout",
+          "RESTORE=1500ms", "--phase-timeout", "preflight=PT10S", "--no-pre-copy",
+          "--staging-dir", "/run/stage", "--progress", "none");
+
+      assertThat(code).isZero();
+      MigrateSpec s = backend.migrateSpec;
+      assertThat(s.pid()).isEqualTo(123);
+      assertThat(s.destination()).isEqualTo(URI.create("tcp://10.0.0.2:7070"));
+      assertThat(s.tcpEstablished()).isTrue();
+      assertThat(s.shellJob()).isTrue();
+      assertThat(s.extUnixSockets()).isTrue();
+      assertThat(s.fileLocks()).isTrue();
+      assertThat(s.linkRemap()).isTrue();
+      assertThat(s.externals()).containsExactly("tty[88:1]:zz", "mnt[/data]:d");
+      assertThat(s.manageCgroups()).isEqualTo(CriuOptions.CgroupMode.SOFT);
+      assertThat(s.networkLock()).isEqualTo(CriuOptions.NetworkLockMethod.NFTABLES);
+      assertThat(s.criuLogLevel()).isEqualTo(4);
+      assertThat(s.phaseTimeouts()).containsOnly(
+          java.util.Map.entry(MigrationPhase.FINAL_DUMP, Duration.ofMinutes(2)),
+          java.util.Map.entry(MigrationPhase.RESTORE, Duration.ofMillis(1500)),
+          java.util.Map.entry(MigrationPhase.PREFLIGHT, Duration.ofSeconds(10)));
+      assertThat(s.preCopy()).isFalse();
+      assertThat(s.stagingDirectory()).isEqualTo(Path.of("/run/stage"));
+      assertThat(s.criuBinary()).isEqualTo(Path.of("/opt/x/criu"));
+      assertThat(backend.migrationsClosed).hasValue(1);
+      assertThat(backend.shutdownWithdrawn).as("Ctrl-C hook withdrawn").hasValue(1);
+    }
+
+    @Test
+    @DisplayName("defaults: CRIU's own choices, pre-copy on, nothing extra")
+    void defaults() {
+      assertThat(run("migrate", "-p", "9", "-t", "unix:///run/criu4j.sock", "--progress",
+          "none")).isZero();
+      MigrateSpec s = backend.migrateSpec;
+      assertThat(s.tcpEstablished() || s.shellJob() || s.extUnixSockets() || s.fileLocks()
+          || s.linkRemap()).isFalse();
+      assertThat(s.externals()).isEmpty();
+      assertThat(s.manageCgroups()).isNull();
+      assertThat(s.networkLock()).isNull();
+      assertThat(s.criuLogLevel()).isNull();
+      assertThat(s.phaseTimeouts()).isEmpty();
+      assertThat(s.preCopy()).isTrue();
+      assertThat(s.stagingDirectory()).isNull();
+      assertThat(s.criuBinary()).isNull();
+    }
+
+    @Test
+    @DisplayName("the spec becomes a session builder the library accepts")
+    void specBuildsARealSession() {
+      run("migrate", "--pid", "123", "--to", "tcp://127.0.0.1:7070", "--tcp-established",
+          "--external", "tty[88:1]:zz", "--manage-cgroups", "ignore", "--network-lock", "skip",
+          "--criu-log-level", "1", "--phase-timeout", "commit=5s", "--no-pre-copy",
+          "--progress", "none");
+      try (MigrationSession session = backend.migrateSpec.toBuilder(MigrationListener.NONE)
+          .build()) {
+        assertThat(session.toString()).contains("123", "tcp://127.0.0.1:7070");
+      }
+    }
+
+    @Test
+    @DisplayName("success prints a report whose last line is the summary")
+    void successPrintsReport() {
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"))
+          .isZero();
+      String[] lines = out.toString().strip().split("\n");
+      assertThat(lines[0]).isEqualTo("migrated pid 4242 to tcp://h:1, now pid 17 there");
+      assertThat(out.toString()).contains("downtime   312.5 ms", "pre-copy skipped");
+      assertThat(lines[lines.length - 1])
+          .isEqualTo("migrated: old_pid=4242 new_pid=17 downtime_ms=312.5 total_ms=1520.0");
+      assertThat(err.toString()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("--json prints exactly the report's JSON on stdout, progress on stderr")
+    void jsonOnStdout() {
+      backend.outcome = FakeBackend.withEvents();
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--json", "--progress",
+          "plain")).isZero();
+      assertThat(out.toString()).isEqualTo(FakeBackend.report(4242, 17).toJson()
+          + System.lineSeparator());
+      assertThat(err.toString()).contains("preflight done in 12.0 ms",
+          "note: pre-copy skipped", "process running on the destination as pid 17");
+    }
+
+    @Test
+    @DisplayName("plain progress without --json goes to stdout before the report")
+    void plainProgressOnStdout() {
+      backend.outcome = FakeBackend.withEvents();
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "plain"))
+          .isZero();
+      String text = out.toString();
+      assertThat(text.indexOf("final-dump ...")).isGreaterThanOrEqualTo(0)
+          .isLessThan(text.indexOf("migrated pid 4242"));
+      assertThat(text).doesNotContain("\r");
+    }
+
+    @Test
+    @DisplayName("a refused migration exits 1 with the reason on stderr and no stack trace")
+    void refusedExitsOne() {
+      backend.outcome = (fake, listener) -> {
+        throw new MigrationException("pre-flight refused: no process 4242",
+            new java.io.IOException("ESRCH"));
+      };
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"))
+          .isEqualTo(1);
+      assertThat(err.toString()).contains("failed: pre-flight refused: no process 4242: ESRCH")
+          .doesNotContain("\tat ");
+      assertThat(out.toString()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("--verbose adds the stack trace")
+    void verboseAddsStackTrace() {
+      backend.outcome = (fake, listener) -> {
+        throw new MigrationException("agent unreachable");
+      };
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none",
+          "--verbose")).isEqualTo(1);
+      assertThat(err.toString()).contains("agent unreachable", "\tat ");
+    }
+
+    @Test
+    @DisplayName("an unexpected error also exits 1, named, without a stack trace")
+    void unexpectedErrorExitsOne() {
+      backend.outcome = (fake, listener) -> {
+        throw new IllegalStateException("migrate() already called");
+      };
+      assertThat(run("migrate", "--pid", "1", "--to", "tcp://h:1", "--progress", "none"))
+          .isEqualTo(1);
+      assertThat(err.toString()).contains("migrate() already called").doesNotContain("\tat ");
+    }
+
+    @Test
+    @DisplayName("Ctrl-C cancels the session, waits for the rollback, and exits 1")
+    void ctrlCCancels() throws Exception {
+      backend.outcome = FakeBackend.blockUntilCancelled();
+      CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("migrate",
+          "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"));
+      assertThat(backend.migrating.await(20, TimeUnit.SECONDS)).isTrue();
+      Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
+      assertThat(ctrlC).isNotNull();
+
+      ctrlC.run(); // as the JVM runs a shutdown hook: returns once the command is done
+
+      assertThat(backend.migrationsClosed).as("session closed before the hook returns")
+          .hasValue(1);
+      assertThat(code.get(20, TimeUnit.SECONDS)).isEqualTo(1);
+      assertThat(backend.cancels).hasValue(1);
+      assertThat(err.toString()).contains("cancelled (interrupted); pid 4242 runs on here");
+      assertThat(backend.migrationsClosed).hasValue(1);
+    }
+
+    @Test
+    @DisplayName("missing --pid or --to is a usage error naming the option")
+    void missingRequired() {
+      assertThat(run("migrate", "--to", "tcp://h:1")).isEqualTo(2);
+      assertThat(err.toString()).contains("--pid");
+      assertThat(run("migrate", "--pid", "3")).isEqualTo(2);
+      assertThat(err.toString()).contains("--to");
+      assertThat(backend.migrateSpec).isNull();
+    }
+
+    @Test
+    @DisplayName("bad values are usage errors naming the value")
+    void badValues() {
+      String[][] cases = {
+          {"--pid", "0"}, {"--pid", "-5"}, {"--pid", "abc"},
+          {"--to", "no-scheme"},
+          {"--manage-cgroups", "sometimes"}, {"--network-lock", "ufw"},
+          {"--criu-log-level", "7"},
+          {"--phase-timeout", "final-dump"}, {"--phase-timeout", "warp=5s"},
+          {"--phase-timeout", "restore=soon"}, {"--phase-timeout", "restore=0s"},
+          {"--external", " "},
+          {"--progress", "fancy"},
+      };
+      for (String[] c : cases) {
+        StringWriter e = new StringWriter();
+        int code = Criu4jCommand.commandLine(backend).setOut(new PrintWriter(new StringWriter()))
+            .setErr(new PrintWriter(e, true)).execute(withDefaults(c));
+        assertThat(code).as("%s %s", c[0], c[1]).isEqualTo(2);
+        assertThat(e.toString()).as("%s %s", c[0], c[1]).contains(c[1].strip().isEmpty()
+            ? c[0] : c[1].contains("=") ? c[1].substring(0, c[1].indexOf('=')) : c[1]);
+      }
+      assertThat(backend.migrateSpec).isNull();
+    }
+
+    private String[] withDefaults(String[] c) {
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("migrate"));
+      if (!c[0].equals("--pid")) {
+        args.addAll(java.util.List.of("--pid", "5"));
+      }
+      if (!c[0].equals("--to")) {
+        args.addAll(java.util.List.of("--to", "tcp://h:1"));
+      }
+      args.addAll(java.util.List.of(c));
+      return args.toArray(String[]::new);
+    }
+  }
+
+  @Nested
+  @DisplayName("criu4j agent")
+  class Agent {
+    @TempDir
+    Path dir;
+
+    @Test
+    @DisplayName("starts the agent, prints its address and stops on Ctrl-C with exit 0")
+    void servesUntilShutdown() throws Exception {
+      CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("agent",
+          "--listen", "tcp://0.0.0.0:0", "--dir", dir.toString(), "--memory-limit", "512M",
+          "--max-sessions", "2", "--criu-log-level", "3"));
+      Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
+      assertThat(ctrlC).isNotNull();
+      assertThat(code).isNotDone();
+
+      ctrlC.run();
+
+      assertThat(code.get(20, TimeUnit.SECONDS)).isZero();
+      AgentSpec s = backend.agentSpec;
+      assertThat(s.listen()).isEqualTo(URI.create("tcp://0.0.0.0:0"));
+      assertThat(s.directory()).isEqualTo(dir);
+      assertThat(s.memoryLimit()).isEqualTo(512L << 20);
+      assertThat(s.maxSessions()).isEqualTo(2);
+      assertThat(s.criuLogLevel()).isEqualTo(3);
+      assertThat(out.toString()).contains("criu4j agent listening on tcp://127.0.0.1:40123",
+          "criu4j agent stopped");
+      assertThat(backend.agentsClosed.get()).isPositive();
+    }
+
+    @Test
+    @DisplayName("the spec becomes an agent builder the library accepts")
+    void specIsAccepted() {
+      AgentSpec s = new AgentSpec(URI.create("tcp://127.0.0.1:0"), dir, 1L << 20, 3, 2,
+          Path.of("/usr/sbin/criu"));
+      assertThat(s.toBuilder(MigrationListener.NONE)).isNotNull();
+    }
+
+    @Test
+    @DisplayName("an agent that cannot start exits 1 with the reason")
+    void failureToStart() {
+      backend.agentFailure = new MigrationException("cannot bind 10.9.9.9:7070: Cannot assign "
+          + "requested address");
+      assertThat(run("agent", "--listen", "tcp://10.9.9.9:7070", "--dir", dir.toString()))
+          .isEqualTo(1);
+      assertThat(err.toString()).contains("cannot bind 10.9.9.9:7070").doesNotContain("\tat ");
+    }
+
+    @Test
+    @DisplayName("bad values are usage errors")
+    void badValues() {
+      assertThat(run("agent", "--dir", dir.toString())).isEqualTo(2);
+      assertThat(err.toString()).contains("--listen");
+      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+          "--memory-limit", "lots")).isEqualTo(2);
+      assertThat(err.toString()).contains("lots");
+      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+          "--memory-limit", "1K")).isEqualTo(2);
+      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.resolve("missing")
+          .toString())).isEqualTo(2);
+      assertThat(err.toString()).contains("is not a directory");
+      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+          "--max-sessions", "0")).isEqualTo(2);
+      assertThat(backend.agentSpec).isNull();
+    }
+  }
+}

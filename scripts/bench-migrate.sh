@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Benchmark, as root: live migration of 64 MiB, 256 MiB and 1 GiB payloads by criu4j over
+# loopback TCP (MigrationAgent in the same JVM as the MigrationSession), next to the criu command
+# line dumping to tmpfs and restoring from it, and dumping to disk, copying the images to another
+# directory on disk (fsync'ed) and restoring from the copy. 3 repetitions each; prints every run,
+# a table of medians and last
+#   migrate: downtime_vs_tmpfs=R downtime_vs_disk=R
+# (criu4j downtime / baseline downtime, 1 GiB payload). One unmeasured criu4j migration warms
+# the JVM up first. Builds first (mvn -q -DskipTests
+# package; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to io.criu4j.examples.MigrateBench
+# (--sizes, --repetitions, --modes, --work-dir, --disk-dir; --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+[[ $(id -u) -eq 0 ]] || { echo "bench-migrate: ERROR: run as root (CRIU needs it)" >&2; exit 1; }
+if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
+    mvn -B -q -Dstyle.color=never -DskipTests package </dev/null
+fi
+
+work=$(mktemp -d /dev/shm/criu4j-mbench.XXXXXX)
+disk=$(mktemp -d /var/tmp/criu4j-mbench.XXXXXX)
+# Kills every process whose command line names $work (payloads and restored copies left by an
+# interrupted run), then removes both directories.
+cleanup() {
+    local rc=$? p cmdline
+    trap - EXIT INT TERM
+    for p in /proc/[0-9]*; do
+        [[ ${p#/proc/} == "$$" ]] && continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+        if [[ $cmdline == *"$work"* ]]; then
+            kill -9 "${p#/proc/}" 2>/dev/null || true
+        fi
+    done
+    rm -rf -- "$work" "$disk"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+jar=$(ls examples/target/criu4j-examples-*.jar 2>/dev/null | grep -v -e '-sources' -e '-tests' |
+    head -1 || true)
+[[ -n $jar ]] || { echo "bench-migrate: ERROR: examples/target has no jar; build first" >&2; exit 1; }
+java -Dcriu4j.payload.source="$root/core/src/test/c/payload.c" \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$jar:examples/target/lib/*" io.criu4j.examples.MigrateBench \
+    --work-dir "$work/run" --disk-dir "$disk/run" --payload-dir "$root/examples/target/payload" \
+    "$@" </dev/null
