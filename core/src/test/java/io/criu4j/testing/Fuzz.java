@@ -59,6 +59,8 @@ public final class Fuzz {
   private static final Map<String, Counters> COUNTERS = new ConcurrentHashMap<>();
   private static final com.sun.management.ThreadMXBean THREADS =
       (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+  private static final java.lang.management.ClassLoadingMXBean CLASSES =
+      ManagementFactory.getClassLoadingMXBean();
   private static ExecutorService worker = newWorker();
   private static volatile long workerId;
 
@@ -91,14 +93,20 @@ public final class Fuzz {
     Future<Object[]> f = w.submit((Callable<Object[]>) () -> {
       long id = Thread.currentThread().getId();
       workerId = id;
+      long classes = CLASSES.getTotalLoadedClassCount();
       long before = THREADS.getThreadAllocatedBytes(id);
-      Verdict v;
+      Object outcome;
       try {
-        v = body.run();
+        outcome = body.run();
       } catch (Throwable t) {
-        return new Object[] {t, THREADS.getThreadAllocatedBytes(id) - before};
+        outcome = t;
       }
-      return new Object[] {v, THREADS.getThreadAllocatedBytes(id) - before};
+      long allocated = THREADS.getThreadAllocatedBytes(id) - before;
+      // Loading (and, when fuzzing, instrumenting) classes allocates plenty on the loading
+      // thread: such an input is not measured. A huge allocation still fails as an
+      // OutOfMemoryError under the fuzzing JVM's small heap.
+      return new Object[] {outcome,
+          CLASSES.getTotalLoadedClassCount() == classes ? allocated : 0L};
     });
     Object[] result;
     try {
@@ -150,6 +158,23 @@ public final class Fuzz {
         + input.length + " bytes): " + hex + (input.length > 256 ? "..." : ""), cause);
   }
 
+  private static final java.util.Set<String> WARM = ConcurrentHashMap.newKeySet();
+
+  /**
+   * Runs {@code body} once per target before its first checked input, ignoring what it does:
+   * the first run opens descriptors the JVM keeps (jar files, {@code /dev/urandom}, native
+   * libraries) that would otherwise look like a leak.
+   */
+  public static void warmUp(String target, Body body) {
+    if (WARM.add(target)) {
+      try {
+        body.run();
+      } catch (Throwable ignored) {
+        // only warming up
+      }
+    }
+  }
+
   /** Prints the target's summary line: executions, accepted, rejected, findings. */
   public static String report(String target) {
     Counters c = COUNTERS.getOrDefault(target, new Counters());
@@ -165,6 +190,20 @@ public final class Fuzz {
       return (int) s.count() - 1; // the listing's own descriptor
     } catch (IOException e) {
       throw new AssertionError(e);
+    }
+  }
+
+  private static String describeFds() {
+    try (Stream<Path> s = Files.list(Paths.get("/proc/self/fd"))) {
+      return s.map(p -> {
+        try {
+          return p.getFileName() + "->" + Files.readSymbolicLink(p);
+        } catch (IOException e) {
+          return p.getFileName() + "->?";
+        }
+      }).toList().toString();
+    } catch (IOException e) {
+      return e.toString();
     }
   }
 
@@ -189,7 +228,7 @@ public final class Fuzz {
       }
       if (System.nanoTime() > deadline) {
         throw new AssertionError("leak: " + nowFds + " descriptors open (" + fds + " before), "
-            + nowThreads + " threads " + prefixes + " alive");
+            + nowThreads + " threads " + prefixes + " alive; descriptors: " + describeFds());
       }
       try {
         Thread.sleep(5);
