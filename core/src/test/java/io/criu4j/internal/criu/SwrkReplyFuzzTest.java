@@ -51,7 +51,7 @@ class SwrkReplyFuzzTest {
   static final String TARGET = "criu-reply";
   private static final List<String> THREADS = List.of("fake-criu-fuzz");
 
-  @FuzzTest(maxDuration = "6s")
+  @FuzzTest(maxDuration = "5s")
   void replyHandling(byte[] input) {
     check(input);
   }

@@ -43,7 +43,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class PageStreamFuzzTest {
   static final String TARGET = "page-stream";
 
-  @FuzzTest(maxDuration = "6s")
+  @FuzzTest(maxDuration = "5s")
   void pageStreamParser(byte[] input) {
     check(input);
   }

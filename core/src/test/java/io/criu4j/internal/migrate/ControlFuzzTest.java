@@ -57,7 +57,7 @@ class ControlFuzzTest {
   private static final Transport MEM = Transports.inMemory();
   private static Listener listener;
 
-  @FuzzTest(maxDuration = "6s")
+  @FuzzTest(maxDuration = "5s")
   void controlMessages(byte[] input) {
     check(input);
   }

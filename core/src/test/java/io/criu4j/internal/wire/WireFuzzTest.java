@@ -34,7 +34,7 @@ class WireFuzzTest {
   static final String TARGET = "wire";
   private static final List<String> THREADS = List.of("criu4j-fuzz-");
 
-  @FuzzTest(maxDuration = "8s")
+  @FuzzTest(maxDuration = "5s")
   void receiverOfSenderBytes(byte[] input) {
     check(input);
   }
