@@ -87,13 +87,21 @@ public final class SwrkConnection implements AutoCloseable {
     }
   }
 
+  /**
+   * A connection over {@code socket} with no child process: the peer is whatever holds the other
+   * end (a test playing CRIU on a thread). Owns {@code socket}. For tests and fuzzing only.
+   */
+  static SwrkConnection overSocket(UnixSocket socket, Duration timeout) {
+    return new SwrkConnection(socket, null, timeout, "in-process criu", null);
+  }
+
   /** Child fd number CRIU sees for {@code extraFds.get(index)}. */
   public static int childFd(int index) {
     return ChildProcess.FIRST_INHERITED_FD + 1 + index;
   }
 
   public int pid() {
-    return child.pid();
+    return child == null ? -1 : child.pid();
   }
 
   /** Handles notifications during a request. */
@@ -186,8 +194,8 @@ public final class SwrkConnection implements AutoCloseable {
     long millis = timeout.isZero() ? -1 : timeout.toMillis();
     if (!socket.awaitReadable(millis)) {
       abort();
-      List<String> lines = output.lastLines(200);
-      throw new MigrationException(binary + " (pid " + child.pid() + ") did not answer " + what
+      List<String> lines = output == null ? List.of() : output.lastLines(200);
+      throw new MigrationException(binary + " (pid " + pid() + ") did not answer " + what
           + " within " + timeout + "; it was killed"
           + (lines.isEmpty() ? "" : "; its output ended with: " + String.join(" | ", lines)),
           62, null);
@@ -235,6 +243,9 @@ public final class SwrkConnection implements AutoCloseable {
   }
 
   private String describeExit() {
+    if (child == null) {
+      return "is not a child process";
+    }
     try {
       Integer st = child.waitFor(500);
       if (st == null) {
@@ -250,7 +261,9 @@ public final class SwrkConnection implements AutoCloseable {
 
   /** Kills the child and wakes the thread blocked on it. Any thread; idempotent. */
   public void abort() {
-    child.kill();
+    if (child != null) {
+      child.kill();
+    }
     socket.shutdown();
   }
 
@@ -265,6 +278,9 @@ public final class SwrkConnection implements AutoCloseable {
     closed = true;
     lastFds.forEach(Fd::close);
     socket.close();
+    if (child == null) {
+      return null;
+    }
     try {
       Integer st = child.waitFor(EXIT_GRACE_MILLIS);
       if (st == null) {

@@ -223,8 +223,8 @@ public final class PageStreamParser {
         continue;
       }
       if (closed) {
-        throw fail(String.format("%d byte(s) after %s (sent at stream offset %d)",
-            chunk.remaining(),
+        // No byte count: it would be the rest of this chunk, which depends on the chunking.
+        throw fail(String.format("data after %s (sent at stream offset %d)",
             commandName(commandCounts[FORCE_CLOSE_SLOT] > 0 ? PS_IOV_FORCE_CLOSE : PS_IOV_CLOSE),
             headerOffset), offset);
       }

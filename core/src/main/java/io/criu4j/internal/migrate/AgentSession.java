@@ -106,7 +106,7 @@ final class AgentSession {
       if (hello.getBodyCase() != BodyCase.HELLO) {
         throw new ProtocolException("expected Hello, got " + Wire.describe(hello));
       }
-      id = UUID.fromString(hello.getHello().getSessionId());
+      id = Wire.sessionId(hello.getHello().getSessionId());
       label = "agent-session-" + id.toString().substring(0, 8);
       Envelope pf = receive(HELLO_TIMEOUT, "Preflight");
       if (pf.getBodyCase() != BodyCase.PREFLIGHT) {

@@ -1,6 +1,7 @@
 package io.criu4j.internal.migrate;
 
 import io.criu4j.CriuVersion;
+import io.criu4j.ProtocolException;
 import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.Version;
 import java.nio.ByteBuffer;
@@ -23,9 +24,23 @@ final class Wire {
     return b.build();
   }
 
-  static CriuVersion version(Version v) {
+  /** The peer's CRIU version; negative numbers are the peer's fault, not a local misuse. */
+  static CriuVersion version(Version v) throws ProtocolException {
+    if (v.getMajor() < 0 || v.getMinor() < 0 || v.getSublevel() < 0 || v.getExtra() < 0) {
+      throw new ProtocolException("the peer sent a negative CRIU version " + v.getMajor() + "."
+          + v.getMinor() + "." + v.getSublevel() + "." + v.getExtra());
+    }
     return new CriuVersion(v.getMajor(), v.getMinor(), v.getSublevel(), v.getExtra(),
         v.hasGitId() ? v.getGitId() : null, null);
+  }
+
+  /** The session id of a Hello; a malformed one is the peer's fault. */
+  static UUID sessionId(String text) throws ProtocolException {
+    try {
+      return UUID.fromString(text);
+    } catch (IllegalArgumentException e) {
+      throw new ProtocolException("the peer sent a malformed session id '" + text + "'");
+    }
   }
 
   /** The image connection's preamble after the magic and version: session id and round. */
