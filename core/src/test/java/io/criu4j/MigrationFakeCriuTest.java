@@ -127,6 +127,11 @@ class MigrationFakeCriuTest {
   /** Plays CRIU: a cpuinfo.img after CPUINFO_DUMP, a page stream on ps.fd after each dump. */
   private static class PlayCriu implements SourceSettings.TestHooks {
     @Override
+    public int untracedProcess(int root) {
+      return -1; // the fake CRIU never traces the victim
+    }
+
+    @Override
     public void cpuInfoDumped(Path dir) throws Exception {
       Files.write(dir.resolve("cpuinfo.img"), new byte[] {1, 2, 3, 4});
     }

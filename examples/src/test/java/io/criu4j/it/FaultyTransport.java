@@ -42,7 +42,7 @@ final class FaultyTransport implements Transport {
 
   private final Transport delegate;
   private final Fault fault;
-  private final long threshold;
+  private volatile long threshold;
   private final AtomicLong written = new AtomicLong();
   private final CountDownLatch triggered = new CountDownLatch(1);
   private final CountDownLatch released = new CountDownLatch(1);
@@ -90,6 +90,37 @@ final class FaultyTransport implements Transport {
   /** Bytes that went through to the real connections. */
   long bytesWritten() {
     return written.get();
+  }
+
+  /**
+   * A transport that injects nothing by itself (its threshold is never reached), for a test
+   * that only wants {@link #cutAll()} at a moment of its choosing.
+   */
+  static FaultyTransport passThrough(Transport delegate) {
+    return new FaultyTransport(delegate, Fault.HOLD, Long.MAX_VALUE, null);
+  }
+
+  /**
+   * Cuts every connection opened so far and fails new ones, now, whatever the threshold: as a
+   * link that goes down, seen by the writers and readers of this side as a closed connection.
+   */
+  void cutAll() {
+    down = true;
+    triggered.countDown();
+    for (FaultyConnection c : connections) {
+      c.real.close();
+    }
+  }
+
+  /**
+   * From now on, holds every writer as {@link Fault#HOLD} does at its threshold (for a transport
+   * made by {@link #passThrough} or {@link #holdAfter}), until {@link #release()} or close.
+   */
+  void holdNow() {
+    if (fault != Fault.HOLD) {
+      throw new IllegalStateException("not a holding transport: " + fault);
+    }
+    threshold = written.get();
   }
 
   /** Lets held writers continue. */

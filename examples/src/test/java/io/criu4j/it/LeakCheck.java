@@ -157,7 +157,7 @@ final class LeakCheck {
     long self = ProcessHandle.current().pid();
     for (int pid : pids()) {
       String cmd = cmdline(pid);
-      if (!isCriu(cmd)) {
+      if (!isCriuProcess(pid)) {
         continue;
       }
       String[] stat = statFields(pid);
@@ -173,8 +173,21 @@ final class LeakCheck {
     return found;
   }
 
+  /**
+   * Whether process {@code pid} is CRIU: by its command line, or by its executable, since CRIU
+   * overwrites its command line while it works (run through the loader of a private prefix,
+   * only the loader's path is left of it).
+   */
+  static boolean isCriuProcess(int pid) {
+    if (isCriu(cmdline(pid))) {
+      return true;
+    }
+    String exe = link(Paths.get("/proc", String.valueOf(pid), "exe"));
+    return exe.endsWith("/criu") || exe.contains("/criu/");
+  }
+
   /** Whether the command line runs CRIU (directly or through the dynamic loader wrapper). */
-  private static boolean isCriu(String cmdline) {
+  static boolean isCriu(String cmdline) {
     for (String arg : cmdline.split(" ")) {
       if (arg.equals("criu") || arg.endsWith("/criu")) {
         return true;

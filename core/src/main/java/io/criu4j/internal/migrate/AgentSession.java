@@ -318,17 +318,23 @@ final class AgentSession {
     emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.RESTORE));
     long t = System.nanoTime();
     int[] pid = new int[1];
+    boolean[] vetoedAtResume = new boolean[1];
+    // The restored root as CRIU created it (a grandchild of this JVM), so that a kill can never
+    // hit another process that reused its pid.
+    long[] rootStart = {-1};
     Notifier extra = s.restoreNotifier();
     Notifier hold = new Notifier() {
       @Override
       public void preRestore() throws Exception {
         checkStop();
         extra.preRestore();
+        checkStop();
       }
 
       @Override
       public void setupNamespaces(int p) throws Exception {
         pid[0] = p;
+        rootStart[0] = ProcTree.system().startTimeIfDescendant(p, ProcTree.self());
         extra.setupNamespaces(p);
       }
 
@@ -340,6 +346,7 @@ final class AgentSession {
       @Override
       public void postRestore(int p) throws Exception {
         pid[0] = p;
+        rootStart[0] = ProcTree.system().startTimeIfDescendant(p, ProcTree.self());
         extra.postRestore(p);
       }
 
@@ -350,6 +357,18 @@ final class AgentSession {
 
       @Override
       public void preResume() throws Exception {
+        try {
+          holdForCommit();
+        } catch (Exception | Error e) {
+          // CRIU 4.1 only logs a failed pre-resume and resumes the tree all the same, so the
+          // veto must end the restored copy here, while CRIU still holds it stopped.
+          vetoedAtResume[0] = true;
+          killRestored(pid[0], rootStart[0], "vetoed at pre-resume: " + e.getMessage());
+          throw e;
+        }
+      }
+
+      private void holdForCommit() throws Exception {
         extra.preResume();
         checkStop();
         emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.RESTORE,
@@ -378,6 +397,10 @@ final class AgentSession {
     try {
       rr = s.criu().restore(cache.directory(), restoreOptions(), hold);
     } catch (MigrationException e) {
+      if (!commitReceived && pid[0] > 0 && !vetoedAtResume[0]) {
+        // CRIU failed (or died) after creating the tree; tasks it no longer traces would run.
+        killRestored(pid[0], rootStart[0], "restore failed: " + e.getMessage());
+      }
       if (!commitReceived) {
         control.sendQuietly(Envelope.newBuilder().setRestoreFailed(RestoreFailed.newBuilder()
             .setErrno(e.errno()).setMessage(e.getMessage())).build());
@@ -385,10 +408,29 @@ final class AgentSession {
       }
       throw e;
     }
+    if (vetoedAtResume[0]) {
+      // CRIU reports success after a vetoed pre-resume; the copy was killed above.
+      throw new MigrationException("the restore was vetoed before the commit; the restored "
+          + "copy (pid " + pid[0] + ") was killed");
+    }
     agent.completed();
     control.send(Envelope.newBuilder().setResumed(Resumed.newBuilder().setPid(rr.pid())).build());
     emit(new MigrationEvent.Resumed(Instant.now(), true, rr.pid()));
     log.info("{}: restored tree runs as pid {}", label, rr.pid());
+  }
+
+  /** Kills the restored tree rooted at {@code root}, which must not run (no commit). */
+  private void killRestored(int root, long startTime, String why) {
+    if (root <= 0 || startTime < 0) {
+      return; // not a process CRIU created for us (or none yet)
+    }
+    boolean gone = ProcTree.system().killTree(root, startTime, 5_000);
+    if (gone) {
+      log.info("{}: killed the restored copy (pid {}): {}", label, root, why);
+    } else {
+      log.error("{}: the restored copy (pid {}) would not die; it may run twice: {}", label,
+          root, why);
+    }
   }
 
   private CriuOptions restoreOptions() {

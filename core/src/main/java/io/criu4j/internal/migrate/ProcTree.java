@@ -154,6 +154,100 @@ final class ProcTree {
     return total;
   }
 
+  /**
+   * The start time of {@code pid} (clock ticks after boot) if it descends from
+   * {@code ancestor}, else -1: identifies a process the caller's children created, so that
+   * it can be told apart later from another process that got the same pid.
+   */
+  long startTimeIfDescendant(int pid, int ancestor) {
+    int p = pid;
+    for (int depth = 0; depth < 64 && p > 1; depth++) {
+      try {
+        p = stat(p).ppid();
+      } catch (IOException | RuntimeException e) {
+        return -1;
+      }
+      if (p == ancestor) {
+        return startTime(pid);
+      }
+    }
+    return -1;
+  }
+
+  private long startTime(int pid) {
+    try {
+      String s = Files.readString(proc.resolve(Integer.toString(pid)).resolve("stat"),
+          StandardCharsets.US_ASCII);
+      return Long.parseLong(s.substring(s.lastIndexOf(')') + 2).split(" ")[19]);
+    } catch (IOException | RuntimeException e) {
+      return -2;
+    }
+  }
+
+  /**
+   * SIGKILLs every process of the tree rooted at {@code root}, if the root still is the process
+   * started at {@code rootStartTime} (all of them first, then again
+   * whatever appeared meanwhile), and waits up to {@code waitMillis} for the root to be gone or
+   * a zombie; whether it is. For a restored tree that CRIU still holds stopped, which can
+   * neither fork nor exit on its own, so the listing is complete.
+   */
+  boolean killTree(int root, long rootStartTime, long waitMillis) {
+    if (startTime(root) != rootStartTime) {
+      return true; // gone already, or another process now has its pid
+    }
+    long deadline = System.nanoTime() + waitMillis * 1_000_000;
+    while (true) {
+      boolean alive = false;
+      for (int pid : tree(root)) {
+        try {
+          char state = stat(pid).state();
+          if (state != 'Z' && state != 'X') {
+            alive = true;
+            io.criu4j.internal.posix.Native.libc().kill(pid, 9 /* SIGKILL */);
+          }
+        } catch (IOException | RuntimeException gone) {
+          // exited meanwhile
+        }
+      }
+      if (!alive) {
+        return true;
+      }
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      try {
+        Thread.sleep(5);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+  }
+
+  /**
+   * The first process of the tree rooted at {@code root} that no tracer holds (TracerPid 0 in
+   * its status), or -1 if every one is traced. While CRIU holds a dumped tree, each of its
+   * processes is traced by CRIU; if CRIU dies, the kernel detaches them and they run again.
+   */
+  int firstUntraced(int root) {
+    for (int pid : tree(root)) {
+      try {
+        for (String line : Files.readAllLines(proc.resolve(Integer.toString(pid))
+            .resolve("status"), StandardCharsets.US_ASCII)) {
+          if (line.startsWith("TracerPid:")) {
+            if (Integer.parseInt(line.substring("TracerPid:".length()).strip()) == 0) {
+              return pid;
+            }
+            break;
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        return pid; // gone: not held either
+      }
+    }
+    return -1;
+  }
+
   /** This process's pid. */
   static int self() {
     return (int) ProcessHandle.current().pid();

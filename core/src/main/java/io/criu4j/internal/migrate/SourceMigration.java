@@ -438,6 +438,14 @@ public final class SourceMigration implements AutoCloseable {
     begin(MigrationPhase.RESTORE);
     Envelope e = await(BodyCase.RESTORED, "the destination's restore");
     int pid = e.getRestored().getPid();
+    // If our CRIU died during the hold, the kernel has detached the tree and it runs here
+    // again: committing now would start a second copy. Only the time from this check to the
+    // Commit reaching the agent remains for that to happen unseen.
+    int loose = s.hooks().untracedProcess(s.pid());
+    if (loose >= 0) {
+      throw new MigrationException("the source tree is no longer held by CRIU (pid " + loose
+          + " is not traced; CRIU died?): not committing, the tree runs here");
+    }
     synchronized (lock) {
       checkStop();
       committed = true;

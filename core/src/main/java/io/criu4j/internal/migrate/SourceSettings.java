@@ -54,6 +54,14 @@ public record SourceSettings(int pid, Transport transport, URI destination, Criu
       return measured;
     }
 
+    /**
+     * A process of the tree rooted at {@code root} that CRIU no longer holds (traces), or -1;
+     * asked just before the commit. A fake CRIU holds nothing, so its tests answer -1.
+     */
+    default int untracedProcess(int root) {
+      return ProcTree.system().firstUntraced(root);
+    }
+
     /** Called after CPUINFO_DUMP wrote into {@code dir}, before the file is read. */
     default void cpuInfoDumped(Path dir) throws Exception {}
 
