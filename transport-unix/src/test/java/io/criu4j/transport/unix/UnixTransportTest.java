@@ -171,6 +171,6 @@ class UnixTransportTest extends TransportContractTest {
     assertThatThrownBy(() -> UnixTransport.builder().backlog(0))
         .isInstanceOf(IllegalArgumentException.class).hasMessage("backlog < 1: 0");
     assertThat(UnixTransport.builder().backlog(3).build().toString())
-        .startsWith("UnixTransport{backlog=3, allowedPeerUids=");
+        .startsWith("UnixTransport{backlog=3, bufferSize=4194304, allowedPeerUids=");
   }
 }
