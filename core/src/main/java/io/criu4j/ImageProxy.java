@@ -76,6 +76,8 @@ public final class ImageProxy implements AutoCloseable {
   private static final int RELAY_BUFFER_BYTES = 1024 * 1024;
   /** Page data of a request at least this large is spliced, where the connection allows. */
   private static final int SPLICE_MIN_BYTES = 64 * 1024;
+  /** SO_SNDBUF of CRIU's end of the page socketpair (capped by {@code net.core.wmem_max}). */
+  private static final int PAGE_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
   /** The pipe for splicing (the kernel may grant less: {@code fs.pipe-max-size}). */
   private static final int SPLICE_PIPE_BYTES = 1024 * 1024;
   private static final Duration TAKE_POLL = Duration.ofMillis(50);
@@ -122,6 +124,8 @@ public final class ImageProxy implements AutoCloseable {
   /** Written by the uplink thread only. */
   private volatile long pages;
   private volatile long pageStreamBytes;
+  /** Whether the uplink splices page data (set by the uplink thread once it knows). */
+  private volatile boolean splicing;
 
   private ImageProxy(Builder b, String label, MuxConnection mux, Path root, Path staging,
       Path work, UnixSocket.Pair pair, Tunnel tunnel, StagingWatcher watcher) {
@@ -326,6 +330,7 @@ public final class ImageProxy implements AutoCloseable {
     SplicePipe pipe = null;
     try {
       pipe = openPipe();
+      splicing = pipe != null;
       while (true) {
         buf.clear();
         if (pipe != null && lastData[0] >= SPLICE_MIN_BYTES) {
@@ -371,6 +376,11 @@ public final class ImageProxy implements AutoCloseable {
         pipe.close();
       }
     }
+  }
+
+  /** Whether page data is spliced rather than copied (known once the page stream started). */
+  boolean splicesPages() {
+    return splicing;
   }
 
   /** A pipe for splicing page data, or null if the tunnel cannot splice (then it copies). */
@@ -742,6 +752,9 @@ public final class ImageProxy implements AutoCloseable {
         Path work = Files.createDirectory(root.resolve("work"));
         watcher = StagingWatcher.open(staging);
         pair = UnixSocket.pair(Native.SOCK_STREAM);
+        // CRIU writes the page stream in large pieces; the default 208 KiB send buffer would
+        // make it wait for the relay every few pages.
+        pair.first().setBufferSizes(PAGE_SOCKET_BUFFER_BYTES, 0);
         mux = MuxConnection.open(connection, connection,
             MuxConfig.sender(sessionId != null ? sessionId : UUID.randomUUID())
                 .name(label).stallTimeout(stallTimeout).build());
