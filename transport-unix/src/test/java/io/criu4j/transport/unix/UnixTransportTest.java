@@ -173,4 +173,14 @@ class UnixTransportTest extends TransportContractTest {
     assertThat(UnixTransport.builder().backlog(3).build().toString())
         .startsWith("UnixTransport{backlog=3, bufferSize=4194304, allowedPeerUids=");
   }
+
+  @Test
+  void theBufferSizeIsANonNegativeByteCountWithZeroForTheSystemDefault() {
+    assertThatThrownBy(() -> UnixTransport.builder().bufferSize(-1))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("bufferSize < 0: -1");
+    assertThat(UnixTransport.builder().bufferSize(0).build().toString())
+        .contains("bufferSize=0");
+    assertThat(UnixTransport.create().toBuilder().build().toString())
+        .contains("bufferSize=4194304");
+  }
 }
