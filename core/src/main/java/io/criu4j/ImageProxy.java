@@ -4,6 +4,7 @@ import io.criu4j.CriuOptions.PageServerTarget;
 import io.criu4j.internal.image.PageStreamParser;
 import io.criu4j.internal.image.StagingWatcher;
 import io.criu4j.internal.posix.Native;
+import io.criu4j.internal.posix.SplicePipe;
 import io.criu4j.internal.posix.UnixSocket;
 import io.criu4j.internal.wire.ErrorCode;
 import io.criu4j.internal.wire.MuxConfig;
@@ -73,6 +74,12 @@ public final class ImageProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ImageProxy.class);
   private static final AtomicLong IDS = new AtomicLong();
   private static final int RELAY_BUFFER_BYTES = 1024 * 1024;
+  /** Page data of a request at least this large is spliced, where the connection allows. */
+  private static final int SPLICE_MIN_BYTES = 64 * 1024;
+  /** SO_SNDBUF of CRIU's end of the page socketpair (capped by {@code net.core.wmem_max}). */
+  private static final int PAGE_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+  /** The pipe for splicing (the kernel may grant less: {@code fs.pipe-max-size}). */
+  private static final int SPLICE_PIPE_BYTES = 1024 * 1024;
   private static final Duration TAKE_POLL = Duration.ofMillis(50);
   /** The name of the page tunnel; {@link ImageCache} expects it. */
   static final String PAGE_TUNNEL = "pages";
@@ -117,6 +124,8 @@ public final class ImageProxy implements AutoCloseable {
   /** Written by the uplink thread only. */
   private volatile long pages;
   private volatile long pageStreamBytes;
+  /** Whether the uplink splices page data (set by the uplink thread once it knows). */
+  private volatile boolean splicing;
 
   private ImageProxy(Builder b, String label, MuxConnection mux, Path root, Path staging,
       Path work, UnixSocket.Pair pair, Tunnel tunnel, StagingWatcher watcher) {
@@ -298,20 +307,37 @@ public final class ImageProxy implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ page tunnel
 
-  /** CRIU -> tunnel: relays the page stream, parsing it, until PS_IOV_CLOSE. */
+  /**
+   * CRIU -> tunnel: relays the page stream, parsing it, until PS_IOV_CLOSE.
+   *
+   * <p>Where the connection is a plain socket ({@link Tunnel#canSplice()}), page data of large
+   * requests does not pass through this process: only the headers are read, and the data moves
+   * from CRIU's socket through a pipe into the connection's socket with {@code splice(2)}. The
+   * parser then skips it unseen. Otherwise (TLS, in-memory) everything is read and copied.
+   */
   private void uplinkLoop() {
     ByteBuffer buf = ByteBuffer.allocateDirect(RELAY_BUFFER_BYTES);
+    long[] lastData = {0};
     PageStreamParser parser = new PageStreamParser(headerSize, pageSize,
         java.nio.ByteOrder.nativeOrder(), (command, flags, nrPages, vaddr, dstId, offset) -> {
           if (command == PageStreamParser.PS_IOV_ADD
               || (command == PageStreamParser.PS_IOV_ADD_F
                   && (flags & PageStreamParser.PE_PRESENT) != 0)) {
             pages += nrPages;
+            lastData[0] = nrPages * pageSize;
           }
         });
+    SplicePipe pipe = null;
     try {
+      pipe = openPipe();
+      splicing = pipe != null;
       while (true) {
         buf.clear();
+        if (pipe != null && lastData[0] >= SPLICE_MIN_BYTES) {
+          // Large requests come in a row: read up to the next header's end, not into its data.
+          long upTo = parser.payloadLeft() + parser.headerBytesLeft();
+          buf.limit((int) Math.min(buf.capacity(), Math.max(1, upTo)));
+        }
         int n = relayEnd.read(buf);
         if (n < 0) {
           if (isClosed()) {
@@ -323,8 +349,15 @@ public final class ImageProxy implements AutoCloseable {
         buf.flip();
         parser.feed(buf.duplicate());
         pageStreamBytes = parser.offset();
-        while (buf.hasRemaining()) {
-          tunnel.write(buf);
+        if (pipe != null && parser.payloadLeft() >= SPLICE_MIN_BYTES) {
+          if (buf.remaining() > MuxConnection.SPLICE_PREFIX_MAX) {
+            writeAll(buf);
+          }
+          if (!splicePayload(parser, pipe, buf)) {
+            return; // closed meanwhile
+          }
+        } else {
+          writeAll(buf);
         }
         if (parser.closeSeen()) {
           break;
@@ -338,6 +371,69 @@ public final class ImageProxy implements AutoCloseable {
       }
     } catch (IOException | RuntimeException e) {
       fail("relaying CRIU's page stream", e);
+    } finally {
+      if (pipe != null) {
+        pipe.close();
+      }
+    }
+  }
+
+  /** Whether page data is spliced rather than copied (known once the page stream started). */
+  boolean splicesPages() {
+    return splicing;
+  }
+
+  /** A pipe for splicing page data, or null if the tunnel cannot splice (then it copies). */
+  private SplicePipe openPipe() {
+    if (!tunnel.canSplice()) {
+      return null;
+    }
+    try {
+      return SplicePipe.open(SPLICE_PIPE_BYTES);
+    } catch (MigrationException e) {
+      log.debug("{}: no pipe for splicing page data, copying it: {}", label, e.getMessage());
+      return null;
+    }
+  }
+
+  /**
+   * Moves the rest of the current request's page data from CRIU's socket into the tunnel with
+   * {@code splice(2)}, after {@code prefix} (bytes read but not yet sent, such as the header).
+   *
+   * @return false if CRIU's socket ended because the proxy was closed
+   */
+  private boolean splicePayload(PageStreamParser parser, SplicePipe pipe, ByteBuffer prefix)
+      throws IOException {
+    int fd = relayEnd.fd().get();
+    while (parser.payloadLeft() > 0) {
+      int want = (int) Math.min(parser.payloadLeft(), pipe.free());
+      int got = pipe.fillFrom(fd, want, true);
+      if (got < 0) {
+        if (isClosed()) {
+          return false;
+        }
+        throw new ProtocolException("the page-server socket ended inside page data, after "
+            + parser.offset() + " bytes");
+      }
+      while (got < want) { // take what else is there, without waiting
+        int more = pipe.fillFrom(fd, want - got, false);
+        if (more <= 0) {
+          break;
+        }
+        got += more;
+      }
+      parser.skipPayload(got);
+      pageStreamBytes = parser.offset();
+      while (pipe.buffered() > 0) {
+        tunnel.writeSpliced(prefix, pipe, pipe.buffered());
+      }
+    }
+    return true;
+  }
+
+  private void writeAll(ByteBuffer buf) throws IOException {
+    while (buf.hasRemaining()) {
+      tunnel.write(buf);
     }
   }
 
@@ -656,6 +752,9 @@ public final class ImageProxy implements AutoCloseable {
         Path work = Files.createDirectory(root.resolve("work"));
         watcher = StagingWatcher.open(staging);
         pair = UnixSocket.pair(Native.SOCK_STREAM);
+        // CRIU writes the page stream in large pieces; the default 208 KiB send buffer would
+        // make it wait for the relay every few pages.
+        pair.first().setBufferSizes(PAGE_SOCKET_BUFFER_BYTES, 0);
         mux = MuxConnection.open(connection, connection,
             MuxConfig.sender(sessionId != null ? sessionId : UUID.randomUUID())
                 .name(label).stallTimeout(stallTimeout).build());

@@ -6,8 +6,16 @@ import static io.criu4j.TransferFixture.stage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.InProcessPageSink;
+import io.criu4j.internal.image.PageSink;
+import io.criu4j.internal.image.SocketChannels;
+import io.criu4j.internal.image.SyntheticPageClient;
+import io.criu4j.internal.posix.Fd;
+import io.criu4j.internal.posix.UnixSocket;
 import io.criu4j.spi.Connection;
+import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,11 +26,16 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.zip.CRC32;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@link ImageProxy} to {@link ImageCache} over the in-memory transport, with a fake CRIU on the
@@ -215,6 +228,130 @@ class ImageTransferTest {
       assertThat(dir).doesNotExist();
     } finally {
       TransferFixture.deleteQuietly(dir);
+    }
+  }
+
+  /**
+   * Over a plain TCP or Unix connection the proxy splices page data from CRIU's socket into the
+   * connection; what arrives at the page server is byte for byte what CRIU sent.
+   */
+  @ParameterizedTest(name = "unix={0}")
+  @ValueSource(booleans = {false, true})
+  void pageDataSplicedIntoASocketConnectionArrivesByteForByte(boolean unix, @TempDir Path dir)
+      throws Exception {
+    CRC32 atSink = new CRC32();
+    AtomicLong sinkBytes = new AtomicLong();
+    PageSink.Factory sinks = (images, work) -> new CheckingSink(atSink, sinkBytes);
+    Connection[] c = TransferFixture.socketConnections(unix, dir);
+    try (TransferFixture.Pair p = TransferFixture.Pair.start(c, b -> b,
+        b -> CacheHooks.pageSink(b, sinks))) {
+      CRC32 fromCriu = new CRC32();
+      long streamBytes = sendCheckedPages(p.proxy(), 3000, 100, fromCriu);
+      stage(p.proxy().stagingDir(), "core-1.img", bytes(70_000));
+
+      TransferReport sent = p.proxy().finish();
+      TransferReport received = p.cache().awaitComplete(Duration.ofSeconds(10));
+
+      assertThat(p.proxy().splicesPages()).as("page data spliced").isTrue();
+      assertThat(sent.pages()).isEqualTo(3000);
+      assertThat(received.pages()).isEqualTo(3000);
+      assertThat(received.files()).isEqualTo(1);
+      assertThat(sinkBytes.get()).isEqualTo(streamBytes);
+      assertThat(atSink.getValue()).as("CRC32 of the stream at the page server")
+          .isEqualTo(fromCriu.getValue());
+    }
+  }
+
+  @Test
+  void overAnInMemoryConnectionPageDataIsCopiedNotSpliced() throws Exception {
+    try (TransferFixture.Pair p = TransferFixture.Pair.start()) {
+      TransferFixture.get(sendPagesAsync(p.proxy(), 500));
+
+      TransferReport sent = p.proxy().finish();
+
+      assertThat(p.proxy().splicesPages()).isFalse();
+      assertThat(sent.pages()).isEqualTo(500);
+      assertThat(p.cache().awaitComplete(Duration.ofSeconds(10)).pages()).isEqualTo(500);
+    }
+  }
+
+  /** Plays CRIU with random page data, adding every byte it writes to {@code crc}. */
+  private static long sendCheckedPages(ImageProxy proxy, long pages, int perRequest, CRC32 crc)
+      throws Exception {
+    int fd = proxy.configure(CriuOptions.DEFAULTS).pageServer().fd();
+    try (UnixSocket criu = UnixSocket.adopt(Fd.duplicate(fd, 3).release())) {
+      SocketChannels channel = SocketChannels.of(criu);
+      ByteChannel checked = new ByteChannel() {
+        @Override
+        public int write(ByteBuffer src) throws java.io.IOException {
+          crc.update(src.duplicate());
+          return channel.write(src);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws java.io.IOException {
+          return channel.read(dst);
+        }
+
+        @Override
+        public boolean isOpen() {
+          return true;
+        }
+
+        @Override
+        public void close() {}
+      };
+      new SyntheticPageClient(TransferFixture.HEADER, TransferFixture.PAGE)
+          .run(checked, 1, pages, perRequest);
+      return new SyntheticPageClient(TransferFixture.HEADER, TransferFixture.PAGE)
+          .streamBytes(pages, perRequest);
+    }
+  }
+
+  /** A page server that also checksums every byte it gets. */
+  private static final class CheckingSink implements PageSink {
+    private final InProcessPageSink delegate =
+        new InProcessPageSink(TransferFixture.HEADER, TransferFixture.PAGE);
+    private final CRC32 crc;
+    private final AtomicLong bytes;
+
+    CheckingSink(CRC32 crc, AtomicLong bytes) {
+      this.crc = crc;
+      this.bytes = bytes;
+    }
+
+    @Override
+    public int write(ByteBuffer src) throws java.io.IOException {
+      synchronized (crc) {
+        crc.update(src.duplicate());
+      }
+      bytes.addAndGet(src.remaining());
+      return delegate.write(src);
+    }
+
+    @Override
+    public int read(ByteBuffer dst) throws java.io.IOException {
+      return delegate.read(dst);
+    }
+
+    @Override
+    public void shutdownOutput() {
+      delegate.shutdownOutput();
+    }
+
+    @Override
+    public int awaitExit(Duration timeout) throws MigrationException {
+      return delegate.awaitExit(timeout);
+    }
+
+    @Override
+    public boolean isOpen() {
+      return delegate.isOpen();
+    }
+
+    @Override
+    public void close() {
+      delegate.close();
     }
   }
 

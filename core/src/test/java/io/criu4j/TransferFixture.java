@@ -7,8 +7,10 @@ import io.criu4j.internal.image.SocketChannels;
 import io.criu4j.internal.image.SyntheticPageClient;
 import io.criu4j.internal.posix.Fd;
 import io.criu4j.internal.posix.UnixSocket;
+import io.criu4j.internal.transport.NioConnection;
 import io.criu4j.spi.Connection;
 import io.criu4j.spi.Listener;
+import io.criu4j.spi.PeerIdentity;
 import io.criu4j.spi.Transports;
 import java.io.IOException;
 import java.net.URI;
@@ -43,6 +45,26 @@ final class TransferFixture {
       Connection client = Transports.inMemory().connect(uri);
       Connection server = listener.accept(Duration.ofSeconds(5));
       return new Connection[] {client, server};
+    }
+  }
+
+  /**
+   * Two connected socket connections, as the TCP and Unix transports make them (over loopback
+   * TCP, or a Unix socket in {@code dir}): [0] for the proxy, [1] for the cache.
+   */
+  static Connection[] socketConnections(boolean unix, Path dir) throws IOException {
+    java.nio.channels.ServerSocketChannel server = unix
+        ? java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)
+        : java.nio.channels.ServerSocketChannel.open();
+    try (server) {
+      server.bind(unix ? java.net.UnixDomainSocketAddress.of(dir.resolve("cache.sock"))
+          : new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0));
+      java.nio.channels.SocketChannel client =
+          java.nio.channels.SocketChannel.open(server.getLocalAddress());
+      java.nio.channels.SocketChannel accepted = server.accept();
+      return new Connection[] {
+          NioConnection.of(client, "proxy side", PeerIdentity.of("test:cache")),
+          NioConnection.of(accepted, "cache side", PeerIdentity.of("test:proxy"))};
     }
   }
 
@@ -93,7 +115,11 @@ final class TransferFixture {
 
     static Pair start(java.util.function.UnaryOperator<ImageProxy.Builder> proxy,
         java.util.function.UnaryOperator<ImageCache.Builder> cache) throws Exception {
-      Connection[] c = connections();
+      return start(connections(), proxy, cache);
+    }
+
+    static Pair start(Connection[] c, java.util.function.UnaryOperator<ImageProxy.Builder> proxy,
+        java.util.function.UnaryOperator<ImageCache.Builder> cache) throws Exception {
       CompletableFuture<ImageCache> cf = startCache(cache.apply(cacheBuilder(c[1])));
       ImageProxy p;
       try {

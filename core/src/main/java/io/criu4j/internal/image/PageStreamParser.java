@@ -242,6 +242,38 @@ public final class PageStreamParser {
     }
   }
 
+  /**
+   * How many bytes of page data the current request still has to bring (0 when the next byte
+   * starts or continues a header).
+   */
+  public long payloadLeft() {
+    return payloadLeft;
+  }
+
+  /**
+   * How many bytes the header being read still lacks: up to the header size when the payload
+   * is complete, or 0 while page data is due.
+   */
+  public int headerBytesLeft() {
+    return payloadLeft > 0 || closed ? 0 : headerSize - headerFill;
+  }
+
+  /**
+   * Consumes {@code n} bytes of page data without seeing them, as {@link #feed} would: for a
+   * caller that moves page data past user space (with {@code splice(2)}) and feeds only the
+   * headers.
+   *
+   * @throws IllegalArgumentException if {@code n} is negative or more than {@link
+   *     #payloadLeft()}
+   */
+  public void skipPayload(long n) {
+    if (n < 0 || n > payloadLeft) {
+      throw new IllegalArgumentException("skipPayload(" + n + ") outside 0.." + payloadLeft);
+    }
+    payloadLeft -= n;
+    offset += n;
+  }
+
   private void onHeader() throws ProtocolException {
     int cmd = header.getInt(0);
     long nrPages;

@@ -39,6 +39,16 @@ public interface LibC {
 
   int poll(Pointer fds, long nfds, int timeoutMillis);
 
+  /** Offsets are always null here: both ends are pipes or sockets. */
+  @ssize_t long splice(int fdIn, Pointer offIn, int fdOut, Pointer offOut, @size_t long len,
+      int flags);
+
+  int setsockopt(int fd, int level, int optname, @In int[] optval, int optlen);
+
+  int getsockopt(int fd, int level, int optname, @Out int[] optval, @In @Out int[] optlen);
+
+  int getsockname(int fd, Pointer addr, @In @Out int[] addrlen);
+
   int shutdown(int fd, int how);
 
   int kill(int pid, int signal);

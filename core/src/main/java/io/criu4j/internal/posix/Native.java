@@ -29,6 +29,18 @@ public final class Native {
   public static final int F_GETFD = 1;
   public static final int F_SETFD = 2;
   public static final int F_DUPFD_CLOEXEC = 1030;
+  public static final int F_SETPIPE_SZ = 1031;
+  public static final int F_GETPIPE_SZ = 1032;
+  public static final int SO_TYPE = 3;
+  public static final int SO_SNDBUF = 7;
+  public static final int SO_RCVBUF = 8;
+  public static final int SO_DOMAIN = 39;
+  public static final int AF_INET = 2;
+  public static final int AF_INET6 = 10;
+  public static final int SPLICE_F_MOVE = 1;
+  public static final int SPLICE_F_NONBLOCK = 2;
+  public static final int SPLICE_F_MORE = 4;
+  public static final int MSG_MORE = 0x8000;
   public static final int FD_CLOEXEC = 1;
   public static final int O_CLOEXEC = 0x80000;
   public static final int POLLIN = 0x1;
@@ -44,6 +56,7 @@ public final class Native {
   public static final int EINTR = 4;
   public static final int ECHILD = 10;
   public static final int EAGAIN = 11;
+  public static final int EPIPE = 32;
   public static final int ESRCH = 3;
 
   private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");

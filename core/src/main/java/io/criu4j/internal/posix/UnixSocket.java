@@ -245,6 +245,27 @@ public final class UnixSocket implements AutoCloseable {
     return (int) n;
   }
 
+  /**
+   * Sets {@code SO_SNDBUF} (and, if {@code receiveBytes > 0}, {@code SO_RCVBUF}); the kernel
+   * caps the values at {@code net.core.wmem_max}/{@code rmem_max} and doubles them for its
+   * bookkeeping. For a stream socket, the writer's send buffer bounds the bytes in flight.
+   *
+   * @return the send buffer size the kernel reports afterwards
+   */
+  public int setBufferSizes(int sendBytes, int receiveBytes) throws MigrationException {
+    int sock = fd.get();
+    Native.check("setsockopt(fd " + sock + ", SO_SNDBUF)", () -> Native.libc().setsockopt(sock,
+        Native.SOL_SOCKET, Native.SO_SNDBUF, new int[] {sendBytes}, 4));
+    if (receiveBytes > 0) {
+      Native.check("setsockopt(fd " + sock + ", SO_RCVBUF)", () -> Native.libc().setsockopt(
+          sock, Native.SOL_SOCKET, Native.SO_RCVBUF, new int[] {receiveBytes}, 4));
+    }
+    int[] value = new int[1];
+    Native.check("getsockopt(fd " + sock + ", SO_SNDBUF)", () -> Native.libc().getsockopt(sock,
+        Native.SOL_SOCKET, Native.SO_SNDBUF, value, new int[] {4}));
+    return value[0];
+  }
+
   /** Half-closes: the peer reads end of stream, and can still send to us. */
   public void shutdownOutput() throws MigrationException {
     int sock = fd.get();

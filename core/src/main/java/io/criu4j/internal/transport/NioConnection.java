@@ -1,6 +1,8 @@
 package io.criu4j.internal.transport;
 
+import io.criu4j.MigrationException;
 import io.criu4j.TransportException;
+import io.criu4j.internal.posix.SocketFd;
 import io.criu4j.spi.Connection;
 import io.criu4j.spi.PeerIdentity;
 import java.io.IOException;
@@ -13,6 +15,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.OptionalInt;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * <p>Owns its channel: {@link #close()} closes it. Thread-safe as described at
  * {@link Connection}.
  */
-public final class NioConnection implements Connection {
+public final class NioConnection implements Connection, SpliceTarget {
   private static final Logger log = LoggerFactory.getLogger(NioConnection.class);
 
   /** Operation-start value: no operation in progress. */
@@ -72,6 +75,8 @@ public final class NioConnection implements Connection {
   private volatile boolean outputShutdown;
   private volatile boolean closed;
   private boolean registered; // guarded by stateLock
+  private SocketFd spliceFd; // guarded by stateLock
+  private boolean spliceTried; // guarded by stateLock
 
   private NioConnection(SocketChannel channel, String description, PeerIdentity peer) {
     this.channel = channel;
@@ -263,6 +268,32 @@ public final class NioConnection implements Connection {
     return !closed && channel.isOpen();
   }
 
+  /**
+   * A duplicate of the socket's descriptor, made on the first call, or {@code null} if the
+   * descriptor is not accessible (see {@link ChannelFds}) or the connection is closed. Writes
+   * through it bypass this connection's write timeout; the caller watches them itself.
+   */
+  @Override
+  public SocketFd spliceFd() {
+    synchronized (stateLock) {
+      if (closed) {
+        return null;
+      }
+      if (!spliceTried) {
+        spliceTried = true;
+        OptionalInt fd = ChannelFds.of(channel); // stateLock keeps close() out: fd stays valid
+        if (fd.isPresent()) {
+          try {
+            spliceFd = SocketFd.duplicate(fd.getAsInt());
+          } catch (MigrationException e) {
+            log.debug("cannot duplicate the socket of {}: {}", description, e.getMessage());
+          }
+        }
+      }
+      return spliceFd;
+    }
+  }
+
   @Override
   public void close() {
     synchronized (stateLock) {
@@ -274,6 +305,11 @@ public final class NioConnection implements Connection {
         Watchdog.shared().unregister(watched);
         registered = false;
       }
+    }
+    // First the duplicate: if a spliced write blocks on it, it shuts the socket down, which
+    // ends that write, as closing the channel ends the channel's own blocked calls.
+    if (spliceFd != null) {
+      spliceFd.close();
     }
     try {
       channel.close();

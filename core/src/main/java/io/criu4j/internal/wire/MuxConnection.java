@@ -3,6 +3,9 @@ package io.criu4j.internal.wire;
 import io.criu4j.MigrationException;
 import io.criu4j.ProtocolException;
 import io.criu4j.TransportException;
+import io.criu4j.internal.posix.SocketFd;
+import io.criu4j.internal.posix.SplicePipe;
+import io.criu4j.internal.transport.SpliceTarget;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
@@ -76,6 +79,8 @@ public final class MuxConnection implements AutoCloseable {
    * #writeDirect}); smaller writes are copied and batched by the writer thread.
    */
   private static final int DIRECT_WRITE_MIN = 64 * 1024;
+  /** The most bytes of a spliced write's {@code prefix} (see {@link #writeSpliced}). */
+  public static final int SPLICE_PREFIX_MAX = 4096;
   /** Free pooled bytes kept for reuse; beyond it, returned buffers are left to the GC. */
   private static final int POOL_RETAINED_BYTES = 32 * 1024 * 1024;
   private static final long JOIN_MILLIS = 5_000;
@@ -184,6 +189,11 @@ public final class MuxConnection implements AutoCloseable {
   private boolean directBusy;
   /** Application threads waiting for the channel to go direct; the writer wakes them. */
   private int directWaiters;
+  /** Batches the writer thread has written; spliced writes take turns with them. */
+  private long writerBatches;
+  /** The output socket for spliced writes; looked up on first use. */
+  private SocketFd spliceFd;
+  private boolean spliceLookedUp;
 
   // ---- counters: each written by one thread only
   private volatile long framesSent;
@@ -199,6 +209,9 @@ public final class MuxConnection implements AutoCloseable {
   private final ByteBuffer directCtrl =
       ByteBuffer.allocateDirect(FrameCodec.HEADER_BYTES + FrameCodec.MAX_CONTROL_PAYLOAD);
   private final ByteBuffer[] directGather = new ByteBuffer[1 + 2 * MAX_BATCH_FRAMES];
+  /** A DATA header and the prefix of a spliced write; used by the {@link #directBusy} owner. */
+  private final ByteBuffer spliceHead =
+      ByteBuffer.allocateDirect(FrameCodec.HEADER_BYTES + SPLICE_PREFIX_MAX);
 
   private final Thread readerThread;
   private final Thread writerThread;
@@ -841,6 +854,203 @@ public final class MuxConnection implements AutoCloseable {
       }
     }
     return true;
+  }
+
+  /**
+   * The socket under this connection's output for {@link #writeSpliced}, or {@code null} if the
+   * output is not a plain socket (TLS, in-memory) or its descriptor is not accessible.
+   */
+  SocketFd spliceFd() {
+    lock.lock();
+    try {
+      if (!spliceLookedUp) {
+        spliceLookedUp = true;
+        spliceFd = out instanceof SpliceTarget t ? t.spliceFd() : null;
+        log.debug("{}: spliced writes {}", label, spliceFd != null ? "on" : "off");
+      }
+      return spliceFd;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Sends {@code prefix} (all of it, at most {@link #SPLICE_PREFIX_MAX} bytes) followed by the
+   * first bytes that {@code pipe} holds, up to {@code n}, as DATA on tunnel {@code s}: the pipe's
+   * bytes go from the pipe into the socket with {@code splice(2)}, without a copy in user space.
+   * Only on a connection with a {@link #spliceFd()}.
+   *
+   * <p>Like {@link #writeDirect}, the calling thread writes to the socket itself, within the
+   * stream's and the connection's credit (it waits for credit), in frames of the peer's maximum
+   * size, at most {@link #MAX_BATCH_DATA_BYTES} per call, after this stream's queued bytes. When
+   * other streams have something to send, the writer thread sends one batch of theirs between two
+   * spliced writes, so the round-robin stays fair.
+   *
+   * @return how many of the pipe's bytes were sent (at least 1)
+   */
+  int writeSpliced(StreamState s, ByteBuffer prefix, SplicePipe pipe, int n) throws IOException {
+    StreamState.Out o = requireOut(s);
+    if (s.kind != StreamState.Kind.TUNNEL) {
+      throw new IllegalStateException("spliced writes are for tunnels, not " + s.describe());
+    }
+    int prefixLen = prefix.remaining();
+    if (prefixLen > SPLICE_PREFIX_MAX) {
+      throw new IllegalArgumentException("prefix of " + prefixLen + " bytes exceeds "
+          + SPLICE_PREFIX_MAX);
+    }
+    if (n <= 0 || n > pipe.buffered()) {
+      throw new IllegalArgumentException("n outside 1.." + pipe.buffered() + ": " + n);
+    }
+    SocketFd fd = spliceFd();
+    if (fd == null) {
+      throw new IllegalStateException(label + ": spliced writes need a socket connection");
+    }
+    synchronized (o.writeMutex) {
+      int maxFrame;
+      int take;
+      boolean ctrlFrames = false;
+      lock.lock();
+      try {
+        while (true) {
+          throwIfFailedLocked();
+          if (terminated) {
+            throw new TransportException(label + ": connection closed");
+          }
+          if (o.finished) {
+            throw new ClosedChannelException();
+          }
+          boolean othersFirst = o.spliceBatchMark == writerBatches && othersSendableLocked(s);
+          long credit = Math.min(o.credit, connSendCredit);
+          if (!othersFirst
+              && credit > prefixLen
+              && o.queuedBytes == 0
+              && !channelBusy
+              && control.isEmpty()
+              && pendingEndImage == null
+              && (peerGoodbye
+                  || (grantDirty.isEmpty() && connPendingGrant < connectionGrantThreshold))) {
+            maxFrame = peerHello.maxFramePayload();
+            take = (int) Math.min(Math.min(n, credit - prefixLen),
+                MAX_BATCH_DATA_BYTES - prefixLen);
+            break;
+          }
+          if (othersFirst || !control.isEmpty() || pendingEndImage != null
+              || !grantDirty.isEmpty()) {
+            writerCond.signal();
+          }
+          waiters++;
+          directWaiters++;
+          try {
+            awaitApp("the channel or credit, to write on " + s.describe());
+          } finally {
+            waiters--;
+            directWaiters--;
+          }
+        }
+        directCtrl.clear();
+        for (Object item; (item = o.queue.pollFirst()) != null; ) {
+          if (item instanceof Frame f) {
+            FrameCodec.encode(f, directCtrl);
+            framesSent++;
+            ctrlFrames = true;
+          } else {
+            pool.release(((StreamState.Chunk) item).buf);
+          }
+        }
+        if (o.inReady) {
+          o.inReady = false;
+          ready.remove(s);
+        }
+        int total = prefixLen + take;
+        o.credit -= total;
+        connSendCredit -= total;
+        o.written += total;
+        o.spliceBatchMark = writerBatches;
+        channelBusy = true;
+        directBusy = true;
+        writeStarted = System.nanoTime();
+      } finally {
+        lock.unlock();
+      }
+      IOException failed = null;
+      long bytes = 0;
+      int frames = 0;
+      int total = prefixLen + take;
+      try {
+        if (ctrlFrames) {
+          bytes += directCtrl.flip().remaining();
+          fd.send(directCtrl, true);
+        }
+        for (int sent = 0; sent < total; frames++) {
+          int len = Math.min(maxFrame, total - sent);
+          int fromPrefix = Math.min(prefix.remaining(), len);
+          int fromPipe = len - fromPrefix;
+          ByteBuffer head = spliceHead.clear();
+          FrameCodec.putHeader(head, FrameType.DATA.code(), 0, 0, s.id, len);
+          head.put(prefix.slice(prefix.position(), fromPrefix)).flip();
+          prefix.position(prefix.position() + fromPrefix);
+          fd.send(head, true);
+          sent += len;
+          if (fromPipe > 0) {
+            fd.splice(pipe, fromPipe, sent < total);
+          }
+          bytes += FrameCodec.HEADER_BYTES + len;
+        }
+      } catch (IOException e) {
+        failed = e;
+      } finally {
+        lock.lock();
+        try {
+          framesSent += frames;
+          bytesSent += bytes;
+          if (failed == null) {
+            dataSent += total;
+          }
+          channelBusy = false;
+          directBusy = false;
+          writeStarted = 0;
+          if (failed != null && !terminated && failure == null) {
+            failLocked(new TransportException(label + ": write failed: " + failed, failed), false);
+          }
+          writerCond.signal();
+          if (directWaiters > 0) {
+            appCond.signalAll();
+          }
+          if (failed != null) {
+            throwIfFailedLocked();
+            throw new TransportException(label + ": connection closed", failed);
+          }
+        } finally {
+          lock.unlock();
+        }
+      }
+      return take;
+    }
+  }
+
+  /** Whether a stream other than {@code s} has a frame, or bytes and credit, to send. */
+  private boolean othersSendableLocked(StreamState s) {
+    for (StreamState r : ready) {
+      if (r == s) {
+        continue;
+      }
+      for (Object item : r.out.queue) {
+        if (item instanceof Frame) {
+          return true;
+        }
+        StreamState.Chunk c = (StreamState.Chunk) item;
+        if (c.available() > 0) {
+          if (Math.min(r.out.credit, connSendCredit) > 0) {
+            return true;
+          }
+          break;
+        }
+        if (c.filling) {
+          break; // the application is still filling it
+        }
+      }
+    }
+    return !control.isEmpty() || pendingEndImage != null;
   }
 
   long transferFrom(StreamState s, ReadableByteChannel src) throws IOException {
@@ -1862,6 +2072,9 @@ public final class MuxConnection implements AutoCloseable {
       if (!ready.isEmpty()) {
         writerCond.signal(); // queued bytes may wait for this credit
       }
+      if (directWaiters > 0) {
+        appCond.signalAll(); // a spliced write may wait for this credit
+      }
       return;
     }
     StreamState s = streams.get(w.streamId());
@@ -1884,6 +2097,9 @@ public final class MuxConnection implements AutoCloseable {
     }
     if (s.out.inReady) {
       writerCond.signal(); // its queued bytes may wait for this credit
+    }
+    if (directWaiters > 0) {
+      appCond.signalAll(); // a spliced write may wait for this credit
     }
   }
 
@@ -2003,6 +2219,7 @@ public final class MuxConnection implements AutoCloseable {
         try {
           writeStarted = 0;
           channelBusy = false;
+          writerBatches++;
           batch.releaseDone(pool);
           if (batch.error) {
             errorFlushed = true; // the ERROR is out; linger until the peer closes

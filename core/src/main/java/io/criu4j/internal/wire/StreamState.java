@@ -96,6 +96,12 @@ final class StreamState {
     /** The writer's batch that holds DATA of this stream (see MuxConnection.Batch). */
     long batchSequence = -1;
 
+    /**
+     * The writer's batch count at this stream's last spliced write: while it is unchanged and
+     * other streams wait, the next spliced write lets the writer take a turn first.
+     */
+    long spliceBatchMark = -1;
+
     long queuedBytes;
     long written;
     boolean finished;

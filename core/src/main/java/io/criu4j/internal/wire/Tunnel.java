@@ -1,5 +1,6 @@
 package io.criu4j.internal.wire;
 
+import io.criu4j.internal.posix.SplicePipe;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
@@ -46,6 +47,27 @@ public final class Tunnel implements ByteChannel, Inbound {
   @Override
   public int write(ByteBuffer src) throws IOException {
     return connection.write(state, src);
+  }
+
+  /**
+   * Whether {@link #writeSpliced} works here: the connection writes into a plain socket whose
+   * descriptor is accessible. Otherwise bytes must be copied through {@link #write}.
+   */
+  public boolean canSplice() {
+    return connection.spliceFd() != null;
+  }
+
+  /**
+   * Sends {@code prefix} (at most {@link MuxConnection#SPLICE_PREFIX_MAX} bytes, all of it)
+   * and then up to {@code n} of the bytes {@code pipe} holds, moving those from the pipe into
+   * the connection's socket without copying them into user space. Waits for credit like {@link
+   * #write}. Call again until the pipe is drained.
+   *
+   * @return how many of the pipe's bytes were sent (at least 1)
+   * @throws IllegalStateException if {@link #canSplice()} is false
+   */
+  public int writeSpliced(ByteBuffer prefix, SplicePipe pipe, int n) throws IOException {
+    return connection.writeSpliced(state, prefix, pipe, n);
   }
 
   /** Gives the peer {@code bytes} more credit on this tunnel (at most what arrived). */

@@ -237,6 +237,38 @@ class PageStreamParserTest {
   }
 
   @ParameterizedTest
+  @CsvSource({"24", "32"})
+  void skippingPageDataUnseenCountsLikeFeedingIt(int headerSize) throws Exception {
+    Encoder enc = new Encoder(headerSize, PAGE, 5).open2(1);
+    enc.data(PS_IOV_ADD_F, PE_PRESENT, 3, 0x1000, 1L << 8 | PID_PAGEMAP);
+    enc.header(PS_IOV_CLOSE, 0, 0, 0, 0);
+    byte[] stream = enc.bytes();
+    PageStreamParser fed = new PageStreamParser(headerSize, PAGE);
+    fed.feed(ByteBuffer.wrap(stream));
+
+    PageStreamParser skipping = new PageStreamParser(headerSize, PAGE);
+    assertThat(skipping.headerBytesLeft()).isEqualTo(headerSize);
+    skipping.feed(ByteBuffer.wrap(stream, 0, headerSize + 5)); // OPEN2, part of ADD_F's header
+    assertThat(skipping.headerBytesLeft()).isEqualTo(headerSize - 5);
+    assertThat(skipping.payloadLeft()).isZero();
+    skipping.feed(ByteBuffer.wrap(stream, headerSize + 5, headerSize - 5 + 100));
+    assertThat(skipping.payloadLeft()).isEqualTo(3 * PAGE - 100);
+    assertThat(skipping.headerBytesLeft()).isZero();
+    skipping.skipPayload(2 * PAGE);
+    skipping.skipPayload(PAGE - 100);
+    assertThat(skipping.payloadLeft()).isZero();
+    assertThat(skipping.headerBytesLeft()).isEqualTo(headerSize);
+    skipping.feed(ByteBuffer.wrap(stream, stream.length - headerSize, headerSize));
+
+    assertThat(skipping.closeSeen()).isTrue();
+    assertThat(skipping.headerBytesLeft()).isZero();
+    assertThat(skipping.offset()).isEqualTo(stream.length);
+    assertThat(skipping.stats()).isEqualTo(fed.stats());
+    assertThatThrownBy(() -> skipping.skipPayload(1))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0..0");
+  }
+
+  @ParameterizedTest
   @CsvSource({"24, 64", "32, 64", "24, 1", "32, 1"})
   void oneGibibyteParsesQuickly(int headerSize, int maxRun) throws Exception {
     // 16 MiB of traffic (runs of 1..maxRun pages), fed 64 times in 64 KiB chunks = 1 GiB.

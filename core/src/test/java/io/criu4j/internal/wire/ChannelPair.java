@@ -1,5 +1,7 @@
 package io.criu4j.internal.wire;
 
+import io.criu4j.internal.transport.NioConnection;
+import io.criu4j.spi.PeerIdentity;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -39,6 +41,31 @@ final class ChannelPair implements AutoCloseable {
       client.socket().setTcpNoDelay(true);
       accepted.socket().setTcpNoDelay(true);
       return new ChannelPair(new End(client, client), new End(accepted, accepted));
+    }
+  }
+
+  /**
+   * A connected pair of transport {@link NioConnection}s, over loopback TCP or a Unix socket in
+   * {@code dir}: the connections the TCP and Unix transports make, which allow spliced writes.
+   */
+  static ChannelPair connections(boolean unix, java.nio.file.Path dir) throws IOException {
+    ServerSocketChannel server = unix
+        ? ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)
+        : ServerSocketChannel.open();
+    try (server) {
+      if (unix) {
+        server.bind(java.net.UnixDomainSocketAddress.of(dir.resolve("mux.sock")));
+      } else {
+        server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+      }
+      SocketChannel client = unix
+          ? SocketChannel.open(java.net.StandardProtocolFamily.UNIX)
+          : SocketChannel.open();
+      client.connect(server.getLocalAddress());
+      SocketChannel accepted = server.accept();
+      NioConnection a = NioConnection.of(client, "client", PeerIdentity.of("test:server"));
+      NioConnection b = NioConnection.of(accepted, "server", PeerIdentity.of("test:client"));
+      return new ChannelPair(new End(a, a), new End(b, b));
     }
   }
 

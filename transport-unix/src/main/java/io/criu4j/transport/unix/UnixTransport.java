@@ -13,6 +13,7 @@ import io.criu4j.spi.Transport;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
 import java.net.URI;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
@@ -93,12 +94,17 @@ public final class UnixTransport implements Transport {
   /** errno for a peer that is not allowed. */
   private static final int EACCES = 13;
 
+  /** Default {@code SO_SNDBUF}/{@code SO_RCVBUF}: the usual Linux {@code net.core.wmem_max}. */
+  static final int DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024;
+
   private final int backlog;
+  private final int bufferSize;
   /** The peer uids let through; null: any peer. */
   private final Set<Integer> allowedPeerUids;
 
   private UnixTransport(Builder builder) {
     this.backlog = builder.backlog;
+    this.bufferSize = builder.bufferSize;
     this.allowedPeerUids = builder.anyPeer ? null
         : builder.allowedPeerUids != null ? builder.allowedPeerUids : defaultAllowedUids();
   }
@@ -118,7 +124,10 @@ public final class UnixTransport implements Transport {
     return Optional.ofNullable(allowedPeerUids);
   }
 
-  /** A Unix transport with default settings (backlog 50, peers: root and this process's uid). */
+  /**
+   * A Unix transport with default settings (backlog 50, 4 MiB socket buffers, peers: root and
+   * this process's uid).
+   */
   public static UnixTransport create() {
     return DEFAULT;
   }
@@ -274,6 +283,7 @@ public final class UnixTransport implements Transport {
   }
 
   private Connection accepted(SocketChannel channel, String name) throws IOException {
+    configureBuffers(channel);
     String remote = describe(channel.getRemoteAddress());
     PeerIdentity peer = PeerIdentity.of(remote);
     peer = withCredentials(peer, channel);
@@ -315,6 +325,7 @@ public final class UnixTransport implements Transport {
     }
     NioSockets.connect(channel, UnixDomainSocketAddress.of(path), address, timeoutNanos);
     try {
+      configureBuffers(channel);
       PeerIdentity peer = withCredentials(PeerIdentity.of(canonical.toString()), channel);
       String refusal = refusal(peer);
       if (refusal != null) {
@@ -333,6 +344,24 @@ public final class UnixTransport implements Transport {
     }
   }
 
+  /**
+   * Sets both socket buffers. A Unix stream socket has no buffer auto-tuning: with the default
+   * (about 208 KiB) a large write wakes the reader many times and each side waits on the other.
+   * The kernel caps the values at {@code net.core.wmem_max}/{@code rmem_max}; that is fine.
+   */
+  private void configureBuffers(SocketChannel channel) throws IOException {
+    if (bufferSize == 0) {
+      return;
+    }
+    channel.setOption(StandardSocketOptions.SO_SNDBUF, bufferSize);
+    channel.setOption(StandardSocketOptions.SO_RCVBUF, bufferSize);
+    if (log.isTraceEnabled()) {
+      log.trace("socket buffers: SO_SNDBUF {} SO_RCVBUF {} (asked for {})",
+          channel.getOption(StandardSocketOptions.SO_SNDBUF),
+          channel.getOption(StandardSocketOptions.SO_RCVBUF), bufferSize);
+    }
+  }
+
   private static PeerIdentity withCredentials(PeerIdentity peer, SocketChannel channel)
       throws IOException {
     return PeerCredentialsReader.read(channel).map(peer::withCredentials).orElse(peer);
@@ -348,7 +377,8 @@ public final class UnixTransport implements Transport {
 
   @Override
   public String toString() {
-    return "UnixTransport{backlog=" + backlog + ", allowedPeerUids="
+    return "UnixTransport{backlog=" + backlog + ", bufferSize=" + bufferSize
+        + ", allowedPeerUids="
         + (allowedPeerUids == null ? "any" : allowedPeerUids) + "}";
   }
 
@@ -434,6 +464,7 @@ public final class UnixTransport implements Transport {
    */
   public static final class Builder {
     private int backlog = 50;
+    private int bufferSize = DEFAULT_BUFFER_SIZE;
     private Set<Integer> allowedPeerUids;
     private boolean anyPeer;
 
@@ -441,6 +472,7 @@ public final class UnixTransport implements Transport {
 
     private Builder(UnixTransport transport) {
       this.backlog = transport.backlog;
+      this.bufferSize = transport.bufferSize;
       this.allowedPeerUids = transport.allowedPeerUids;
       this.anyPeer = transport.allowedPeerUids == null;
     }
@@ -486,6 +518,23 @@ public final class UnixTransport implements Transport {
         throw new IllegalArgumentException("backlog < 1: " + backlog);
       }
       this.backlog = backlog;
+      return this;
+    }
+
+    /**
+     * {@code SO_SNDBUF} and {@code SO_RCVBUF} of each connection in bytes (both ends set their
+     * own), or 0 for the operating system's default (about 208 KiB). Default 4 MiB; Linux caps
+     * it at {@code net.core.wmem_max} and {@code rmem_max}. Large buffers let one large write
+     * pass with few wake-ups of the reader; each connection can then hold up to this much
+     * unread data in kernel memory.
+     *
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     */
+    public Builder bufferSize(int bytes) {
+      if (bytes < 0) {
+        throw new IllegalArgumentException("bufferSize < 0: " + bytes);
+      }
+      this.bufferSize = bytes;
       return this;
     }
 

@@ -171,6 +171,16 @@ class UnixTransportTest extends TransportContractTest {
     assertThatThrownBy(() -> UnixTransport.builder().backlog(0))
         .isInstanceOf(IllegalArgumentException.class).hasMessage("backlog < 1: 0");
     assertThat(UnixTransport.builder().backlog(3).build().toString())
-        .startsWith("UnixTransport{backlog=3, allowedPeerUids=");
+        .startsWith("UnixTransport{backlog=3, bufferSize=4194304, allowedPeerUids=");
+  }
+
+  @Test
+  void theBufferSizeIsANonNegativeByteCountWithZeroForTheSystemDefault() {
+    assertThatThrownBy(() -> UnixTransport.builder().bufferSize(-1))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("bufferSize < 0: -1");
+    assertThat(UnixTransport.builder().bufferSize(0).build().toString())
+        .contains("bufferSize=0");
+    assertThat(UnixTransport.create().toBuilder().build().toString())
+        .contains("bufferSize=4194304");
   }
 }
