@@ -21,8 +21,12 @@ final class AgentCommand implements Callable<Integer> {
   CommandLine.Model.CommandSpec spec;
 
   @Option(names = {"-l", "--listen"}, required = true, paramLabel = "URI",
-      description = "where to listen: tcp://0.0.0.0:7070, tcp://127.0.0.1:0, unix:///run/x.sock")
+      description = "where to listen: tls://0.0.0.0:7070 (with --tls-cert, --tls-key, "
+          + "--tls-ca), unix:///run/x.sock, or tcp://... with --insecure-plain")
   URI listen;
+
+  @CommandLine.Mixin
+  SecurityOptions security = new SecurityOptions();
 
   @Option(names = {"-d", "--dir"}, defaultValue = "/dev/shm", paramLabel = "DIR",
       description = "tmpfs directory under which each session keeps its images "
@@ -47,7 +51,7 @@ final class AgentCommand implements Callable<Integer> {
   AgentSpec toSpec() {
     CommandLine cl = spec.commandLine();
     if (listen.getScheme() == null) {
-      throw new CommandLine.ParameterException(cl, "--listen needs a scheme, e.g. tcp://"
+      throw new CommandLine.ParameterException(cl, "--listen needs a scheme, e.g. tls://"
           + listen + " (got '" + listen + "')");
     }
     if (memoryLimit != null && memoryLimit < 64 * 1024) {
@@ -62,8 +66,9 @@ final class AgentCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(cl, "--criu-log-level must be 0..4: "
           + criuLogLevel);
     }
+    LinkSecurity link = security.resolve(cl, "--listen", listen);
     return new AgentSpec(listen, dir, memoryLimit, maxSessions, criuLogLevel,
-        Criu4jCommand.root(spec).criu);
+        Criu4jCommand.root(spec).criu, link);
   }
 
   @Override
@@ -75,6 +80,13 @@ final class AgentCommand implements Callable<Integer> {
     }
     Backend backend = Criu4jCommand.root(spec).backend;
     PrintWriter out = spec.commandLine().getOut();
+    if (request.security().insecurePlain()) {
+      PrintWriter err = spec.commandLine().getErr();
+      err.println("criu4j agent: WARNING: --insecure-plain: anyone who can reach " + listen
+          + " can send this host a process to run, and the images cross the network "
+          + "unencrypted");
+      err.flush();
+    }
     ProgressDisplay events = new ProgressDisplay(out, false, System::nanoTime);
     CountDownLatch stopped = new CountDownLatch(1);
     try (Backend.RunningAgent agent = backend.startAgent(request,

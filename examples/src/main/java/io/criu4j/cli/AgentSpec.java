@@ -15,18 +15,21 @@ import java.util.Objects;
  * @param maxSessions {@code null} for the library's default
  * @param criuLogLevel {@code null} for the library's default
  * @param criuBinary the {@code --criu} executable, or {@code null} for the default lookup
+ * @param security how the listening address is protected
  */
 record AgentSpec(URI listen, Path directory, Long memoryLimit, Integer maxSessions,
-    Integer criuLogLevel, Path criuBinary) {
+    Integer criuLogLevel, Path criuBinary, LinkSecurity security) {
 
   AgentSpec {
     Objects.requireNonNull(listen, "listen");
     Objects.requireNonNull(directory, "directory");
+    Objects.requireNonNull(security, "security");
   }
 
   /** An agent builder configured as this spec says, reporting to {@code listener}. */
   MigrationAgent.Builder toBuilder(MigrationListener listener) {
-    MigrationAgent.Builder b = MigrationAgent.builder().listen(listen).directory(directory)
+    MigrationAgent.Builder b = MigrationAgent.builder()
+        .listen(security.transport(listen), listen).directory(directory)
         .listener(listener);
     if (memoryLimit != null) {
       b.memoryLimit(memoryLimit);
