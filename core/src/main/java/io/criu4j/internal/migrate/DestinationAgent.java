@@ -27,7 +27,6 @@ import org.slf4j.LoggerFactory;
 public final class DestinationAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DestinationAgent.class);
   private static final AtomicLong IDS = new AtomicLong();
-  private static final Duration PREAMBLE_TIMEOUT = Duration.ofSeconds(10);
 
   private final AgentSettings settings;
   private final Listener listener;
@@ -119,8 +118,9 @@ public final class DestinationAgent implements AutoCloseable {
   }
 
   private void serve(Connection c) {
+    long handshakeDeadline = System.nanoTime() + settings.handshakeTimeout().toNanos();
     try {
-      c.setReadTimeout(PREAMBLE_TIMEOUT);
+      c.setReadTimeout(settings.handshakeTimeout());
       ByteBuffer pre = ControlChannel.readFully(c, 8);
       if (pre == null) {
         c.close();
@@ -138,7 +138,7 @@ public final class DestinationAgent implements AutoCloseable {
       }
       if (m.equals(Wire.CONTROL_MAGIC)) {
         c.setReadTimeout(Duration.ZERO);
-        new AgentSession(this, c).run();
+        new AgentSession(this, c, handshakeDeadline).run();
       } else if (m.equals(Wire.IMAGE_MAGIC)) {
         ByteBuffer h = ControlChannel.readFully(c, 20);
         if (h == null) {
@@ -158,7 +158,8 @@ public final class DestinationAgent implements AutoCloseable {
         c.close();
       }
     } catch (MigrationException | RuntimeException e) {
-      log.warn("{}: connection failed: {}", label, e.getMessage());
+      log.warn("{}: connection from {} failed before its session started (handshakeTimeout={} "
+          + "ms): {}", label, c.peer(), settings.handshakeTimeout().toMillis(), e.getMessage());
       c.close();
     }
   }
