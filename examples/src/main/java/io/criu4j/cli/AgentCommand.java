@@ -5,6 +5,7 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -41,6 +42,28 @@ final class AgentCommand implements Callable<Integer> {
       description = "sessions served at once; more are refused at pre-flight")
   Integer maxSessions;
 
+  @Option(names = "--max-image-bytes", paramLabel = "SIZE", converter = Converters.Size.class,
+      description = "images one session may send, e.g. 8G (default 32G)")
+  Long maxImageBytes;
+
+  @Option(names = "--max-files", paramLabel = "N",
+      description = "image files one session may send (default 100000)")
+  Integer maxFiles;
+
+  @Option(names = "--max-frame-bytes", paramLabel = "SIZE", converter = Converters.Size.class,
+      description = "largest control message or data frame, 4K..1M (default 1M)")
+  Long maxFrameBytes;
+
+  @Option(names = "--handshake-timeout", paramLabel = "DURATION",
+      converter = Converters.Time.class,
+      description = "from a connection to its first request (default 10s)")
+  Duration handshakeTimeout;
+
+  @Option(names = "--idle-timeout", paramLabel = "DURATION", converter = Converters.Time.class,
+      description = "a session with neither a step from its source nor image data for this "
+          + "long ends (default 60s)")
+  Duration idleTimeout;
+
   @Option(names = "--criu-log-level", paramLabel = "N", description = "CRIU's log level, 0..4")
   Integer criuLogLevel;
 
@@ -62,13 +85,26 @@ final class AgentCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(cl, "--max-sessions must be >= 1: "
           + maxSessions);
     }
+    if (maxImageBytes != null && maxImageBytes < 1) {
+      throw new CommandLine.ParameterException(cl, "--max-image-bytes must be > 0: "
+          + maxImageBytes);
+    }
+    if (maxFiles != null && maxFiles < 1) {
+      throw new CommandLine.ParameterException(cl, "--max-files must be >= 1: " + maxFiles);
+    }
+    if (maxFrameBytes != null && (maxFrameBytes < 4096 || maxFrameBytes > 1 << 20)) {
+      throw new CommandLine.ParameterException(cl, "--max-frame-bytes must be 4K..1M: "
+          + maxFrameBytes);
+    }
     if (criuLogLevel != null && (criuLogLevel < 0 || criuLogLevel > 4)) {
       throw new CommandLine.ParameterException(cl, "--criu-log-level must be 0..4: "
           + criuLogLevel);
     }
     LinkSecurity link = security.resolve(cl, "--listen", listen);
     return new AgentSpec(listen, dir, memoryLimit, maxSessions, criuLogLevel,
-        Criu4jCommand.root(spec).criu, link);
+        Criu4jCommand.root(spec).criu, link, new AgentSpec.Limits(maxImageBytes, maxFiles,
+            maxFrameBytes == null ? null : maxFrameBytes.intValue(), handshakeTimeout,
+            idleTimeout));
   }
 
   @Override

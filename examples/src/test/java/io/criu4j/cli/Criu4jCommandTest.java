@@ -409,7 +409,9 @@ class Criu4jCommandTest {
       CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("agent",
           "--listen", "tcp://0.0.0.0:0", "--insecure-plain",
           "--dir", dir.toString(), "--memory-limit", "512M",
-          "--max-sessions", "2", "--criu-log-level", "3"));
+          "--max-sessions", "2", "--criu-log-level", "3", "--max-image-bytes", "8G",
+          "--max-files", "5000", "--max-frame-bytes", "64K", "--handshake-timeout", "3s",
+          "--idle-timeout", "2m"));
       Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
       assertThat(ctrlC).isNotNull();
       assertThat(code).isNotDone();
@@ -423,6 +425,8 @@ class Criu4jCommandTest {
       assertThat(s.memoryLimit()).isEqualTo(512L << 20);
       assertThat(s.maxSessions()).isEqualTo(2);
       assertThat(s.criuLogLevel()).isEqualTo(3);
+      assertThat(s.limits()).isEqualTo(new AgentSpec.Limits(8L << 30, 5000, 64 * 1024,
+          Duration.ofSeconds(3), Duration.ofMinutes(2)));
       assertThat(out.toString()).contains("criu4j agent listening on tcp://127.0.0.1:40123",
           "criu4j agent stopped");
       assertThat(backend.agentsClosed.get()).isPositive();
@@ -432,7 +436,9 @@ class Criu4jCommandTest {
     @DisplayName("the spec becomes an agent builder the library accepts")
     void specIsAccepted() {
       AgentSpec s = new AgentSpec(URI.create("tcp://127.0.0.1:0"), dir, 1L << 20, 3, 2,
-          Path.of("/usr/sbin/criu"), LinkSecurity.insecurePlainTcp());
+          Path.of("/usr/sbin/criu"), LinkSecurity.insecurePlainTcp(),
+          new AgentSpec.Limits(1L << 30, 500, 65536, Duration.ofSeconds(3),
+              Duration.ofSeconds(30)));
       assertThat(s.toBuilder(MigrationListener.NONE)).isNotNull();
     }
 
@@ -463,6 +469,11 @@ class Criu4jCommandTest {
       assertThat(err.toString()).contains("is not a directory");
       assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir", dir.toString(),
           "--max-sessions", "0")).isEqualTo(2);
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir",
+          dir.toString(), "--max-frame-bytes", "2M")).isEqualTo(2);
+      assertThat(err.toString()).contains("--max-frame-bytes must be 4K..1M");
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir",
+          dir.toString(), "--idle-timeout", "0s")).isEqualTo(2);
       assertThat(backend.agentSpec).isNull();
     }
   }
