@@ -135,6 +135,11 @@ public final class ImageCache implements AutoCloseable {
         builder.limits = limits;
         builder.maxFramePayload = maxFramePayload;
       }
+
+      @Override
+      public long peakHeldBytes(ImageCache cache) {
+        return cache.peakHeldBytes();
+      }
     });
   }
 

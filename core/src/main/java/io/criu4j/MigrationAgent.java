@@ -1,5 +1,6 @@
 package io.criu4j;
 
+import io.criu4j.internal.migrate.AgentHooks;
 import io.criu4j.internal.migrate.AgentSettings;
 import io.criu4j.internal.migrate.DestinationAgent;
 import io.criu4j.internal.image.PageSink;
@@ -46,6 +47,10 @@ public final class MigrationAgent implements AutoCloseable {
   /** The default, and the largest value, of {@link Builder#maxFrameBytes}: 1 MiB. */
   public static final int DEFAULT_MAX_FRAME_BYTES = 1 << 20;
   private final DestinationAgent agent;
+
+  static {
+    AgentHooks.register(a -> a.agent);
+  }
 
   private MigrationAgent(DestinationAgent agent) {
     this.agent = agent;

@@ -16,6 +16,8 @@ public final class CacheHooks {
     void pageSink(ImageCache.Builder builder, PageSink.Factory factory);
 
     void limits(ImageCache.Builder builder, ImageLimits limits, int maxFramePayload);
+
+    long peakHeldBytes(ImageCache cache);
   }
 
   private static volatile Access access;
@@ -34,6 +36,11 @@ public final class CacheHooks {
     Objects.requireNonNull(factory, "factory");
     access.pageSink(builder, factory); // set: a Builder exists only once ImageCache loaded
     return builder;
+  }
+
+  /** The most bytes of file data {@code cache} held in memory at once so far. */
+  public static long peakHeldBytes(ImageCache cache) {
+    return access.peakHeldBytes(Objects.requireNonNull(cache, "cache"));
   }
 
   /**

@@ -152,9 +152,12 @@ final class AgentSession {
           }
         }
       });
+      long peak = 0;
       for (ImageCache c : caches.values()) {
         c.close();
+        peak = Math.max(peak, CacheHooks.peakHeldBytes(c));
       }
+      agent.recordPeakHeld(peak);
       control.close();
       if (registered) {
         agent.unregister(this);

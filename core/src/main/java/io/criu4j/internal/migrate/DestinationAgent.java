@@ -35,6 +35,8 @@ public final class DestinationAgent implements AutoCloseable {
   private final Map<UUID, AgentSession> sessions = new ConcurrentHashMap<>();
   private final List<Thread> threads = new ArrayList<>();
   private final AtomicInteger completed = new AtomicInteger();
+  private final AtomicLong maxSessionPeakHeld = new AtomicLong();
+  private final AtomicLong sumSessionPeakHeld = new AtomicLong();
   private volatile boolean closed;
 
   private DestinationAgent(AgentSettings settings, Listener listener) {
@@ -71,6 +73,19 @@ public final class DestinationAgent implements AutoCloseable {
 
   public int completedSessions() {
     return completed.get();
+  }
+
+  void recordPeakHeld(long bytes) {
+    maxSessionPeakHeld.accumulateAndGet(bytes, Math::max);
+    sumSessionPeakHeld.addAndGet(bytes);
+  }
+
+  /**
+   * Image file data held in memory by ended sessions: the largest peak of one session, and the
+   * sum of the sessions' peaks (a bound of what they held at once). For tests and benchmarks.
+   */
+  public long[] peakHeldBytes() {
+    return new long[] {maxSessionPeakHeld.get(), sumSessionPeakHeld.get()};
   }
 
   void completed() {
