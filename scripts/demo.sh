@@ -5,9 +5,11 @@
 #  1. installs what it needs (JDK, Maven, cc, CRIU >= 4.1: scripts/setup.sh) and builds criu4j;
 #  2. creates two network namespaces, hostA (10.77.0.1/24) and hostB (10.77.0.2/24), joined by
 #     a veth pair;
-#  3. starts a counting process (64 MiB of memory, own PID namespace) in hostA, and the criu4j
-#     agent in hostB, listening on tcp://10.77.0.2:7070;
-#  4. migrates the process from hostA to hostB over TCP with `criu4j migrate`, shows its report,
+#  3. creates a small CA and a certificate for each host with scripts/certs.sh (in its temporary
+#     directory), starts a counting process (64 MiB of memory, own PID namespace) in hostA, and
+#     the criu4j agent in hostB, listening on tls://10.77.0.2:7070 (mutual TLS: it accepts only
+#     hostA's certificate);
+#  4. migrates the process from hostA to hostB over TLS with `criu4j migrate`, shows its report,
 #     and shows the counter carrying on in hostB;
 #  5. removes everything it created (processes, namespaces, files), also on failure or Ctrl-C.
 #
@@ -134,10 +136,19 @@ done
 counter() { tr -d ' \n' <"$counter_file"; }
 log "payload pid $old_pid in network namespace $(ip netns identify "$old_pid"), $mem_mib MiB, counting every 100 ms in $counter_file"
 
+# --- certificates ----------------------------------------------------------------------------
+pki="$work/pki"
+log "creating a CA and host certificates in $pki with scripts/certs.sh"
+bash scripts/certs.sh init "$pki" | sed 's/^/  certs| /'
+bash scripts/certs.sh issue "$pki" hostA "$ip_a" | sed 's/^/  certs| /'
+bash scripts/certs.sh issue "$pki" hostB "$ip_b" | sed 's/^/  certs| /'
+tls_opts() { echo --tls-cert "$pki/$1.pem" --tls-key "$pki/$1-key.pem" --tls-ca "$pki/ca.pem"; }
+
 # --- the agent on hostB ----------------------------------------------------------------------
 export CRIU4J_SKIP_BUILD=1
-in_ns hostB scripts/criu4j agent --listen "tcp://$ip_b:$port" --dir "$work/hostB" \
-    </dev/null >"$work/agent.log" 2>&1 &
+# shellcheck disable=SC2046 # word splitting of tls_opts is intended (paths without spaces)
+in_ns hostB scripts/criu4j agent --listen "tls://$ip_b:$port" $(tls_opts hostB) \
+    --allow-peer CN=hostA --dir "$work/hostB" </dev/null >"$work/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 600); do
     grep -q "listening on" "$work/agent.log" 2>/dev/null && break
@@ -152,9 +163,10 @@ for _ in 1 2 3 4; do before+=("$(counter)"); sleep 0.3; done
 log "counter on hostA: ${before[*]}"
 
 # --- the migration ---------------------------------------------------------------------------
-log "migrating pid $old_pid from hostA to hostB: criu4j migrate --pid $old_pid --to tcp://$ip_b:$port"
-in_ns hostA scripts/criu4j migrate --pid "$old_pid" --to "tcp://$ip_b:$port" \
-    --staging-dir "$work/hostA" </dev/null | tee "$work/migrate.out"
+log "migrating pid $old_pid from hostA to hostB: criu4j migrate --pid $old_pid --to tls://$ip_b:$port (certificate CN=hostA)"
+# shellcheck disable=SC2046
+in_ns hostA scripts/criu4j migrate --pid "$old_pid" --to "tls://$ip_b:$port" $(tls_opts hostA) \
+    --allow-peer CN=hostB --staging-dir "$work/hostA" </dev/null | tee "$work/migrate.out"
 summary=$(tail -n 1 "$work/migrate.out")
 [[ $summary == migrated:* ]] || die "no summary line from criu4j migrate"
 new_pid=$(sed -n 's/.* new_pid=\([0-9]*\).*/\1/p' <<<"$summary")

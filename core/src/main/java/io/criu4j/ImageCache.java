@@ -2,6 +2,7 @@ package io.criu4j;
 
 import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.CriuPageSink;
+import io.criu4j.internal.image.ImageLimits;
 import io.criu4j.internal.image.MemoryBudget;
 import io.criu4j.internal.image.PageSink;
 import io.criu4j.internal.image.PageStreamParser;
@@ -123,7 +124,23 @@ public final class ImageCache implements AutoCloseable {
   private static final long MEMORY_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
   static {
-    CacheHooks.register((builder, factory) -> builder.pageSinkFactory = factory);
+    CacheHooks.register(new CacheHooks.Access() {
+      @Override
+      public void pageSink(Builder builder, PageSink.Factory factory) {
+        builder.pageSinkFactory = factory;
+      }
+
+      @Override
+      public void limits(Builder builder, ImageLimits limits, int maxFramePayload) {
+        builder.limits = limits;
+        builder.maxFramePayload = maxFramePayload;
+      }
+
+      @Override
+      public long peakHeldBytes(ImageCache cache) {
+        return cache.peakHeldBytes();
+      }
+    });
   }
 
   private final String label;
@@ -136,6 +153,7 @@ public final class ImageCache implements AutoCloseable {
   private final int headerSize;
   private final int pageSize;
   private final Duration sinkExitTimeout;
+  private final ImageLimits limits;
   private final ThreadPoolExecutor storers;
   private final Thread acceptor;
   private final long startNanos = System.nanoTime();
@@ -174,6 +192,7 @@ public final class ImageCache implements AutoCloseable {
     this.headerSize = headerSize;
     this.pageSize = b.pageSize;
     this.sinkExitTimeout = b.stallTimeout;
+    this.limits = b.limits;
     AtomicInteger n = new AtomicInteger();
     // One thread per file being stored; at most the open streams plus files being written out.
     this.storers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 10, TimeUnit.SECONDS,
@@ -269,6 +288,10 @@ public final class ImageCache implements AutoCloseable {
       }
       if (closed || failure != null) {
         return;
+      }
+      String refusal = limits.admitFile(f.name(), f.size());
+      if (refusal != null) {
+        throw reject(ErrorCode.RESOURCE_LIMIT, refusal);
       }
       storing++;
     }
@@ -500,6 +523,10 @@ public final class ImageCache implements AutoCloseable {
       WritableByteChannel parsing = new WritableByteChannel() {
         @Override
         public int write(ByteBuffer src) throws IOException {
+          String refusal = limits.admitPageBytes(src.remaining());
+          if (refusal != null) {
+            throw reject(ErrorCode.RESOURCE_LIMIT, refusal);
+          }
           parser.feed(src.duplicate());
           return s.write(src);
         }
@@ -698,6 +725,8 @@ public final class ImageCache implements AutoCloseable {
     private int pageSize = 4096;
     private Duration stallTimeout = Duration.ofSeconds(30);
     PageSink.Factory pageSinkFactory;
+    ImageLimits limits = ImageLimits.NONE;
+    int maxFramePayload = MAX_FRAME_PAYLOAD;
 
     private Builder(Connection connection) {
       this.connection = connection;
@@ -820,7 +849,7 @@ public final class ImageCache implements AutoCloseable {
         mux = MuxConnection.open(connection, connection, MuxConfig.receiver()
             .sessionId(sessionId).name(label).stallTimeout(stallTimeout)
             .maxOpenStreams(MAX_OPEN_STREAMS).initialStreamWindow(STREAM_WINDOW)
-            .maxFramePayload(MAX_FRAME_PAYLOAD)
+            .maxFramePayload(maxFramePayload)
             .initialConnectionWindow(MAX_OPEN_STREAMS * STREAM_WINDOW).build());
         ImageCache cache = new ImageCache(this, label, mux, dir, work, headerSize);
         cache.acceptor.start();

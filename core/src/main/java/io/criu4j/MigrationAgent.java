@@ -1,5 +1,6 @@
 package io.criu4j;
 
+import io.criu4j.internal.migrate.AgentHooks;
 import io.criu4j.internal.migrate.AgentSettings;
 import io.criu4j.internal.migrate.DestinationAgent;
 import io.criu4j.internal.image.PageSink;
@@ -24,6 +25,13 @@ import java.util.Objects;
  * }
  * }</pre>
  *
+ * <p><b>Limits.</b> Each session is bounded: {@link Builder#maxImageBytes} and
+ * {@link Builder#maxFiles} for what it may send, {@link Builder#maxFrameBytes} for each message
+ * and data frame, {@link Builder#handshakeTimeout} and {@link Builder#idleTimeout} for a peer
+ * that stops talking, and {@link Builder#maxConcurrentSessions} for the agent as a whole.
+ * Exceeding one ends only that session, with an error that names the limit and its value; the
+ * source resumes its process, and the other sessions carry on.
+ *
  * <p>A restored tree stays stopped until the source's commit; if the session fails, is
  * cancelled or loses its connection before that, the restore is vetoed and the restored copy
  * discarded. The agent owns its listener, every session's connections, CRIU children, threads
@@ -32,7 +40,17 @@ import java.util.Objects;
  * @since 0.1
  */
 public final class MigrationAgent implements AutoCloseable {
+  /** The default of {@link Builder#maxImageBytes}: 32 GiB. */
+  public static final long DEFAULT_MAX_IMAGE_BYTES = 32L << 30;
+  /** The default of {@link Builder#maxFiles}. */
+  public static final int DEFAULT_MAX_FILES = 100_000;
+  /** The default, and the largest value, of {@link Builder#maxFrameBytes}: 1 MiB. */
+  public static final int DEFAULT_MAX_FRAME_BYTES = 1 << 20;
   private final DestinationAgent agent;
+
+  static {
+    AgentHooks.register(a -> a.agent);
+  }
 
   private MigrationAgent(DestinationAgent agent) {
     this.agent = agent;
@@ -88,6 +106,11 @@ public final class MigrationAgent implements AutoCloseable {
     private Duration restoreTimeout = Duration.ofMinutes(5);
     private Duration commitTimeout = Duration.ofSeconds(60);
     private PageSink.Factory pageSinks;
+    private long maxImageBytes = DEFAULT_MAX_IMAGE_BYTES;
+    private int maxFiles = DEFAULT_MAX_FILES;
+    private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+    private Duration handshakeTimeout = Duration.ofSeconds(10);
+    private Duration idleTimeout = Duration.ofSeconds(60);
 
     private Builder() {}
 
@@ -164,6 +187,60 @@ public final class MigrationAgent implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Most bytes of images one session may send (file data and page stream, all rounds
+     * together); default 32 GiB. A source that announces more at pre-flight is refused there;
+     * one that sends more is stopped when it does, before the excess is stored.
+     */
+    public Builder maxImageBytes(long bytes) {
+      if (bytes < 1) {
+        throw new IllegalArgumentException("maxImageBytes < 1: " + bytes);
+      }
+      this.maxImageBytes = bytes;
+      return this;
+    }
+
+    /** Most image files one session may send (all rounds together); default 100000. */
+    public Builder maxFiles(int files) {
+      if (files < 1) {
+        throw new IllegalArgumentException("maxFiles < 1: " + files);
+      }
+      this.maxFiles = files;
+      return this;
+    }
+
+    /**
+     * Largest control message and largest image data frame a source may send, 4 KiB to 1 MiB;
+     * default 1 MiB. Sources adapt their data frames to it; a larger one ends the session.
+     */
+    public Builder maxFrameBytes(int bytes) {
+      if (bytes < 4096 || bytes > DEFAULT_MAX_FRAME_BYTES) {
+        throw new IllegalArgumentException("maxFrameBytes outside 4096.."
+            + DEFAULT_MAX_FRAME_BYTES + ": " + bytes);
+      }
+      this.maxFrameBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Longest time from accepting a connection to its first message: the image connection's
+     * preamble, or the control connection's pre-flight request; default 10 s. A transport's own
+     * handshake (TLS) has its own timeout before that.
+     */
+    public Builder handshakeTimeout(Duration timeout) {
+      this.handshakeTimeout = positive("handshakeTimeout", timeout);
+      return this;
+    }
+
+    /**
+     * Longest time a session waits for the source's next step while its images make no
+     * progress either; default 60 s. Image transfers that keep moving never hit it.
+     */
+    public Builder idleTimeout(Duration timeout) {
+      this.idleTimeout = positive("idleTimeout", timeout);
+      return this;
+    }
+
     /** Test seam: replaces the CRIU page server of every session's image cache. */
     Builder pageSinks(PageSink.Factory factory) {
       this.pageSinks = Objects.requireNonNull(factory, "factory");
@@ -191,7 +268,7 @@ public final class MigrationAgent implements AutoCloseable {
       return new MigrationAgent(DestinationAgent.start(new AgentSettings(transport, listen,
           directory.toAbsolutePath(), criu != null ? criu : Criu.create(), memoryLimit,
           maxConcurrentSessions, restoreNotifier, listener, restoreTimeout, commitTimeout,
-          pageSinks)));
+          pageSinks, maxImageBytes, maxFiles, maxFrameBytes, handshakeTimeout, idleTimeout)));
     }
   }
 }

@@ -5,6 +5,7 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -21,8 +22,12 @@ final class AgentCommand implements Callable<Integer> {
   CommandLine.Model.CommandSpec spec;
 
   @Option(names = {"-l", "--listen"}, required = true, paramLabel = "URI",
-      description = "where to listen: tcp://0.0.0.0:7070, tcp://127.0.0.1:0, unix:///run/x.sock")
+      description = "where to listen: tls://0.0.0.0:7070 (with --tls-cert, --tls-key, "
+          + "--tls-ca), unix:///run/x.sock, or tcp://... with --insecure-plain")
   URI listen;
+
+  @CommandLine.Mixin
+  SecurityOptions security = new SecurityOptions();
 
   @Option(names = {"-d", "--dir"}, defaultValue = "/dev/shm", paramLabel = "DIR",
       description = "tmpfs directory under which each session keeps its images "
@@ -37,6 +42,28 @@ final class AgentCommand implements Callable<Integer> {
       description = "sessions served at once; more are refused at pre-flight")
   Integer maxSessions;
 
+  @Option(names = "--max-image-bytes", paramLabel = "SIZE", converter = Converters.Size.class,
+      description = "images one session may send, e.g. 8G (default 32G)")
+  Long maxImageBytes;
+
+  @Option(names = "--max-files", paramLabel = "N",
+      description = "image files one session may send (default 100000)")
+  Integer maxFiles;
+
+  @Option(names = "--max-frame-bytes", paramLabel = "SIZE", converter = Converters.Size.class,
+      description = "largest control message or data frame, 4K..1M (default 1M)")
+  Long maxFrameBytes;
+
+  @Option(names = "--handshake-timeout", paramLabel = "DURATION",
+      converter = Converters.Time.class,
+      description = "from a connection to its first request (default 10s)")
+  Duration handshakeTimeout;
+
+  @Option(names = "--idle-timeout", paramLabel = "DURATION", converter = Converters.Time.class,
+      description = "a session with neither a step from its source nor image data for this "
+          + "long ends (default 60s)")
+  Duration idleTimeout;
+
   @Option(names = "--criu-log-level", paramLabel = "N", description = "CRIU's log level, 0..4")
   Integer criuLogLevel;
 
@@ -47,7 +74,7 @@ final class AgentCommand implements Callable<Integer> {
   AgentSpec toSpec() {
     CommandLine cl = spec.commandLine();
     if (listen.getScheme() == null) {
-      throw new CommandLine.ParameterException(cl, "--listen needs a scheme, e.g. tcp://"
+      throw new CommandLine.ParameterException(cl, "--listen needs a scheme, e.g. tls://"
           + listen + " (got '" + listen + "')");
     }
     if (memoryLimit != null && memoryLimit < 64 * 1024) {
@@ -58,12 +85,26 @@ final class AgentCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(cl, "--max-sessions must be >= 1: "
           + maxSessions);
     }
+    if (maxImageBytes != null && maxImageBytes < 1) {
+      throw new CommandLine.ParameterException(cl, "--max-image-bytes must be > 0: "
+          + maxImageBytes);
+    }
+    if (maxFiles != null && maxFiles < 1) {
+      throw new CommandLine.ParameterException(cl, "--max-files must be >= 1: " + maxFiles);
+    }
+    if (maxFrameBytes != null && (maxFrameBytes < 4096 || maxFrameBytes > 1 << 20)) {
+      throw new CommandLine.ParameterException(cl, "--max-frame-bytes must be 4K..1M: "
+          + maxFrameBytes);
+    }
     if (criuLogLevel != null && (criuLogLevel < 0 || criuLogLevel > 4)) {
       throw new CommandLine.ParameterException(cl, "--criu-log-level must be 0..4: "
           + criuLogLevel);
     }
+    LinkSecurity link = security.resolve(cl, "--listen", listen);
     return new AgentSpec(listen, dir, memoryLimit, maxSessions, criuLogLevel,
-        Criu4jCommand.root(spec).criu);
+        Criu4jCommand.root(spec).criu, link, new AgentSpec.Limits(maxImageBytes, maxFiles,
+            maxFrameBytes == null ? null : maxFrameBytes.intValue(), handshakeTimeout,
+            idleTimeout));
   }
 
   @Override
@@ -75,6 +116,13 @@ final class AgentCommand implements Callable<Integer> {
     }
     Backend backend = Criu4jCommand.root(spec).backend;
     PrintWriter out = spec.commandLine().getOut();
+    if (request.security().insecurePlain()) {
+      PrintWriter err = spec.commandLine().getErr();
+      err.println("criu4j agent: WARNING: --insecure-plain: anyone who can reach " + listen
+          + " can send this host a process to run, and the images cross the network "
+          + "unencrypted");
+      err.flush();
+    }
     ProgressDisplay events = new ProgressDisplay(out, false, System::nanoTime);
     CountDownLatch stopped = new CountDownLatch(1);
     try (Backend.RunningAgent agent = backend.startAgent(request,

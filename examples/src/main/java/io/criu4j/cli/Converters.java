@@ -100,6 +100,13 @@ final class Converters {
     }
   }
 
+  static final class Time implements ITypeConverter<Duration> {
+    @Override
+    public Duration convert(String value) {
+      return parseDuration(value);
+    }
+  }
+
   static final class PhaseTimeout implements ITypeConverter<Map.Entry<MigrationPhase, Duration>> {
     @Override
     public Map.Entry<MigrationPhase, Duration> convert(String value) {

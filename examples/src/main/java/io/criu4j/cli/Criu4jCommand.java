@@ -14,11 +14,12 @@ import picocli.CommandLine.ScopeType;
  * The {@code criu4j} command: live migration of Linux processes with CRIU.
  *
  * <ul>
- *   <li>{@code criu4j agent --listen tcp://0.0.0.0:7070 --dir /dev/shm}: the destination;
- *       serves migrations until Ctrl-C or SIGTERM;
- *   <li>{@code criu4j migrate --pid N --to tcp://host:7070 [--json]}: moves the tree rooted at
- *       N to that agent, with a live progress display; Ctrl-C before the commit point cancels
- *       (the process keeps running here);
+ *   <li>{@code criu4j agent --listen tls://0.0.0.0:7070 --tls-cert ... --dir /dev/shm}: the
+ *       destination; serves migrations until Ctrl-C or SIGTERM;
+ *   <li>{@code criu4j migrate --pid N --to tls://host:7070 --tls-cert ... [--json]}: moves the
+ *       tree rooted at N to that agent, with a live progress display; Ctrl-C before the commit
+ *       point cancels (the process keeps running here); plain {@code tcp://} only with
+ *       {@code --insecure-plain};
  *   <li>{@code criu4j check}: is this host ready (CRIU, kernel features, CPU description,
  *       tmpfs space)?
  * </ul>

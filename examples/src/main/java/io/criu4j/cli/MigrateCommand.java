@@ -42,8 +42,12 @@ final class MigrateCommand implements Callable<Integer> {
   int pid;
 
   @Option(names = {"-t", "--to"}, required = true, paramLabel = "URI",
-      description = "the agent: tcp://host:port or unix:///path")
+      description = "the agent: tls://host:port (with --tls-cert, --tls-key, --tls-ca), "
+          + "unix:///path, or tcp://host:port with --insecure-plain")
   URI to;
+
+  @CommandLine.Mixin
+  SecurityOptions security = new SecurityOptions();
 
   @Option(names = "--json", description = "print the report as JSON on stdout (progress, if "
       + "any, goes to stderr)")
@@ -106,7 +110,7 @@ final class MigrateCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(cl, "--pid must be > 0: " + pid);
     }
     if (to.getScheme() == null) {
-      throw new CommandLine.ParameterException(cl, "--to needs a scheme, e.g. tcp://"
+      throw new CommandLine.ParameterException(cl, "--to needs a scheme, e.g. tls://"
           + to + " (got '" + to + "')");
     }
     if (criuLogLevel != null && (criuLogLevel < 0 || criuLogLevel > 4)) {
@@ -120,9 +124,10 @@ final class MigrateCommand implements Callable<Integer> {
     }
     Map<MigrationPhase, Duration> timeouts = new EnumMap<>(MigrationPhase.class);
     phaseTimeouts.forEach(e -> timeouts.put(e.getKey(), e.getValue()));
+    LinkSecurity link = security.resolve(cl, "--to", to);
     return new MigrateSpec(pid, to, tcpEstablished, shellJob, extUnixSk, fileLocks, linkRemap,
         externals, manageCgroups, networkLock, criuLogLevel, timeouts, !noPreCopy, stagingDir,
-        Criu4jCommand.root(spec).criu);
+        Criu4jCommand.root(spec).criu, link);
   }
 
   @Override
@@ -131,6 +136,11 @@ final class MigrateCommand implements Callable<Integer> {
     Backend backend = Criu4jCommand.root(spec).backend;
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    if (request.security().insecurePlain()) {
+      err.println("criu4j migrate: WARNING: --insecure-plain: the agent at " + to + " is not "
+          + "authenticated and the process's memory crosses the network unencrypted");
+      err.flush();
+    }
     PrintWriter progressOut = json ? err : out;
     boolean tty = switch (progress) {
       case TTY -> true;

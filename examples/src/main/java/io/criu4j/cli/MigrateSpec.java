@@ -23,15 +23,17 @@ import java.util.Objects;
  * @param networkLock {@code null} for CRIU's default
  * @param criuLogLevel {@code null} for the library's default
  * @param stagingDirectory {@code null} for the library's default ({@code /dev/shm})
+ * @param security how the link to the agent is protected
  */
 record MigrateSpec(int pid, URI destination, boolean tcpEstablished, boolean shellJob,
     boolean extUnixSockets, boolean fileLocks, boolean linkRemap, List<String> externals,
     CriuOptions.CgroupMode manageCgroups, CriuOptions.NetworkLockMethod networkLock,
     Integer criuLogLevel, Map<MigrationPhase, Duration> phaseTimeouts, boolean preCopy,
-    Path stagingDirectory, Path criuBinary) {
+    Path stagingDirectory, Path criuBinary, LinkSecurity security) {
 
   MigrateSpec {
     Objects.requireNonNull(destination, "destination");
+    Objects.requireNonNull(security, "security");
     externals = List.copyOf(externals);
     EnumMap<MigrationPhase, Duration> t = new EnumMap<>(MigrationPhase.class);
     t.putAll(phaseTimeouts);
@@ -40,7 +42,8 @@ record MigrateSpec(int pid, URI destination, boolean tcpEstablished, boolean she
 
   /** A session builder configured as this spec says, reporting to {@code listener}. */
   MigrationSession.Builder toBuilder(MigrationListener listener) {
-    MigrationSession.Builder b = MigrationSession.builder().pid(pid).destination(destination)
+    MigrationSession.Builder b = MigrationSession.builder().pid(pid)
+        .destination(security.transport(destination), destination)
         .tcpEstablished(tcpEstablished).shellJob(shellJob).extUnixSockets(extUnixSockets)
         .fileLocks(fileLocks).linkRemap(linkRemap).listener(listener)
         .preCopy(preCopy ? PreCopyPolicy.defaults() : PreCopyPolicy.disabled());

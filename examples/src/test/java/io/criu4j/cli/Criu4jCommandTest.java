@@ -68,7 +68,8 @@ class Criu4jCommandTest {
     @DisplayName("passes every option through to the session")
     void everyOptionReachesTheSpec() {
       int code = run("--criu", "/opt/x/criu", "migrate", "--pid", "123", "--to",
-          "tcp://10.0.0.2:7070", "--tcp-established", "--shell-job", "--ext-unix-sk",
+          "tcp://10.0.0.2:7070", "--insecure-plain",
+          "--tcp-established", "--shell-job", "--ext-unix-sk",
           "--file-locks", "--link-remap", "--external", "tty[88:1]:zz", "--external",
           "mnt[/data]:d", "--manage-cgroups", "soft", "--network-lock", "NFTABLES",
           "--criu-log-level", "4", "--phase-timeout", "final-dump=2m", "--phase-timeout",
@@ -120,7 +121,8 @@ class Criu4jCommandTest {
     @Test
     @DisplayName("the spec becomes a session builder the library accepts")
     void specBuildsARealSession() {
-      run("migrate", "--pid", "123", "--to", "tcp://127.0.0.1:7070", "--tcp-established",
+      run("migrate", "--pid", "123", "--to", "tcp://127.0.0.1:7070", "--insecure-plain",
+          "--tcp-established",
           "--external", "tty[88:1]:zz", "--manage-cgroups", "ignore", "--network-lock", "skip",
           "--criu-log-level", "1", "--phase-timeout", "commit=5s", "--no-pre-copy",
           "--progress", "none");
@@ -133,10 +135,11 @@ class Criu4jCommandTest {
     @Test
     @DisplayName("success prints a report whose last line is the summary")
     void successPrintsReport() {
-      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"))
-          .isZero();
+      assertThat(run("migrate", "--pid", "4242", "--to", "unix:///run/a.sock", "--progress",
+          "none")).isZero();
       String[] lines = out.toString().strip().split("\n");
-      assertThat(lines[0]).isEqualTo("migrated pid 4242 to tcp://h:1, now pid 17 there");
+      assertThat(lines[0]).isEqualTo("migrated pid 4242 to unix:///run/a.sock, now pid 17 "
+          + "there");
       assertThat(out.toString()).contains("downtime   312.5 ms", "pre-copy skipped");
       assertThat(lines[lines.length - 1])
           .isEqualTo("migrated: old_pid=4242 new_pid=17 downtime_ms=312.5 total_ms=1520.0");
@@ -147,7 +150,8 @@ class Criu4jCommandTest {
     @DisplayName("--json prints exactly the report's JSON on stdout, progress on stderr")
     void jsonOnStdout() {
       backend.outcome = FakeBackend.withEvents();
-      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--json", "--progress",
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--insecure-plain",
+          "--json", "--progress",
           "plain")).isZero();
       assertThat(out.toString()).isEqualTo(FakeBackend.report(4242, 17).toJson()
           + System.lineSeparator());
@@ -159,7 +163,8 @@ class Criu4jCommandTest {
     @DisplayName("plain progress without --json goes to stdout before the report")
     void plainProgressOnStdout() {
       backend.outcome = FakeBackend.withEvents();
-      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "plain"))
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--insecure-plain",
+          "--progress", "plain"))
           .isZero();
       String text = out.toString();
       assertThat(text.indexOf("final-dump ...")).isGreaterThanOrEqualTo(0)
@@ -174,7 +179,8 @@ class Criu4jCommandTest {
         throw new MigrationException("pre-flight refused: no process 4242",
             new java.io.IOException("ESRCH"));
       };
-      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"))
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--insecure-plain",
+          "--progress", "none"))
           .isEqualTo(1);
       assertThat(err.toString()).contains("failed: pre-flight refused: no process 4242: ESRCH")
           .doesNotContain("\tat ");
@@ -187,7 +193,8 @@ class Criu4jCommandTest {
       backend.outcome = (fake, listener) -> {
         throw new MigrationException("agent unreachable");
       };
-      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--progress", "none",
+      assertThat(run("migrate", "--pid", "4242", "--to", "tcp://h:1", "--insecure-plain",
+          "--progress", "none",
           "--verbose")).isEqualTo(1);
       assertThat(err.toString()).contains("agent unreachable", "\tat ");
     }
@@ -198,7 +205,8 @@ class Criu4jCommandTest {
       backend.outcome = (fake, listener) -> {
         throw new IllegalStateException("migrate() already called");
       };
-      assertThat(run("migrate", "--pid", "1", "--to", "tcp://h:1", "--progress", "none"))
+      assertThat(run("migrate", "--pid", "1", "--to", "tcp://h:1", "--insecure-plain",
+          "--progress", "none"))
           .isEqualTo(1);
       assertThat(err.toString()).contains("migrate() already called").doesNotContain("\tat ");
     }
@@ -208,7 +216,7 @@ class Criu4jCommandTest {
     void ctrlCCancels() throws Exception {
       backend.outcome = FakeBackend.blockUntilCancelled();
       CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("migrate",
-          "--pid", "4242", "--to", "tcp://h:1", "--progress", "none"));
+          "--pid", "4242", "--to", "tcp://h:1", "--insecure-plain", "--progress", "none"));
       assertThat(backend.migrating.await(20, TimeUnit.SECONDS)).isTrue();
       Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
       assertThat(ctrlC).isNotNull();
@@ -226,7 +234,7 @@ class Criu4jCommandTest {
     @Test
     @DisplayName("missing --pid or --to is a usage error naming the option")
     void missingRequired() {
-      assertThat(run("migrate", "--to", "tcp://h:1")).isEqualTo(2);
+      assertThat(run("migrate", "--to", "tcp://h:1", "--insecure-plain")).isEqualTo(2);
       assertThat(err.toString()).contains("--pid");
       assertThat(run("migrate", "--pid", "3")).isEqualTo(2);
       assertThat(err.toString()).contains("--to");
@@ -263,10 +271,129 @@ class Criu4jCommandTest {
         args.addAll(java.util.List.of("--pid", "5"));
       }
       if (!c[0].equals("--to")) {
-        args.addAll(java.util.List.of("--to", "tcp://h:1"));
+        args.addAll(java.util.List.of("--to", "tcp://h:1", "--insecure-plain"));
       }
       args.addAll(java.util.List.of(c));
       return args.toArray(String[]::new);
+    }
+  }
+
+  @Nested
+  @DisplayName("link security: TLS by default, plain TCP only on request")
+  class Security {
+    @TempDir
+    Path pki;
+
+    private Path file(String name) throws Exception {
+      return java.nio.file.Files.writeString(pki.resolve(name), "-----BEGIN X-----\n");
+    }
+
+    @Test
+    @DisplayName("tls:// with a key pair and CA reaches both specs, with the allowed peers")
+    void tlsOptionsReachTheSpecs() throws Exception {
+      Path cert = file("a.pem");
+      Path key = file("a-key.pem");
+      Path ca = file("ca.pem");
+      assertThat(run("migrate", "--pid", "7", "--to", "tls://node-b:7070", "--tls-cert",
+          cert.toString(), "--tls-key", key.toString(), "--tls-ca", ca.toString(),
+          "--allow-peer", "CN=node-b", "--progress", "none")).isZero();
+      assertThat(backend.migrateSpec.security()).isEqualTo(
+          LinkSecurity.tls(cert, key, ca, java.util.List.of("CN=node-b")));
+      assertThat(err.toString()).doesNotContain("WARNING");
+      backend.shutdownActions.clear(); // the migrate command's own
+
+      CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("agent",
+          "--listen", "tls://0.0.0.0:7070", "--tls-cert", cert.toString(), "--tls-key",
+          key.toString(), "--tls-ca", ca.toString(), "--allow-peer", "CN=node-a",
+          "--allow-peer", "CN=node-c", "--dir", pki.toString()));
+      Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
+      assertThat(ctrlC).as("agent running; stderr: %s", err).isNotNull();
+      ctrlC.run();
+      assertThat(code.get(20, TimeUnit.SECONDS)).isZero();
+      assertThat(backend.agentSpec.security().allowedPeers())
+          .containsExactly("CN=node-a", "CN=node-c");
+      assertThat(backend.agentSpec.security().insecurePlain()).isFalse();
+    }
+
+    @Test
+    @DisplayName("tcp:// without --insecure-plain is refused, pointing to scripts/certs.sh")
+    void plainTcpIsRefused() {
+      assertThat(run("migrate", "--pid", "7", "--to", "tcp://node-b:7070")).isEqualTo(2);
+      assertThat(err.toString()).contains("plain TCP is refused", "tls://node-b:7070",
+          "scripts/certs.sh", "--insecure-plain");
+      assertThat(run("agent", "--listen", "tcp://0.0.0.0:7070", "--dir", pki.toString()))
+          .isEqualTo(2);
+      assertThat(backend.migrateSpec).isNull();
+      assertThat(backend.agentSpec).isNull();
+    }
+
+    @Test
+    @DisplayName("--insecure-plain allows tcp:// with a warning on stderr")
+    void insecurePlainWarns() {
+      assertThat(run("migrate", "--pid", "7", "--to", "tcp://node-b:7070", "--insecure-plain",
+          "--progress", "none")).isZero();
+      assertThat(backend.migrateSpec.security().insecurePlain()).isTrue();
+      assertThat(err.toString()).contains("WARNING: --insecure-plain", "unencrypted");
+    }
+
+    @Test
+    @DisplayName("tls:// without all three PEM files names the missing ones and scripts/certs.sh")
+    void tlsNeedsAllThreeFiles() throws Exception {
+      Path cert = file("a.pem");
+      assertThat(run("migrate", "--pid", "7", "--to", "tls://node-b:7070", "--tls-cert",
+          cert.toString())).isEqualTo(2);
+      assertThat(err.toString()).contains("--tls-key, --tls-ca", "scripts/certs.sh");
+      assertThat(run("migrate", "--pid", "7", "--to", "tls://node-b:7070", "--tls-cert",
+          cert.toString(), "--tls-key", pki.resolve("missing.pem").toString(), "--tls-ca",
+          cert.toString())).isEqualTo(2);
+      assertThat(err.toString()).contains("cannot read " + pki.resolve("missing.pem"));
+      assertThat(backend.migrateSpec).isNull();
+    }
+
+    @Test
+    @DisplayName("options that do not fit the address are usage errors")
+    void mismatchedOptions() throws Exception {
+      Path cert = file("a.pem");
+      assertThat(run("migrate", "--pid", "7", "--to", "unix:///run/a.sock",
+          "--insecure-plain")).isEqualTo(2);
+      assertThat(err.toString()).contains("--insecure-plain applies to tcp://");
+      assertThat(run("migrate", "--pid", "7", "--to", "tcp://h:1", "--insecure-plain",
+          "--tls-cert", cert.toString())).isEqualTo(2);
+      assertThat(run("migrate", "--pid", "7", "--to", "tls://h:1", "--tls-cert",
+          cert.toString(), "--tls-key", cert.toString(), "--tls-ca", cert.toString(),
+          "--allow-peer", "node-b")).isEqualTo(2);
+      assertThat(err.toString()).contains("'node-b' is not a certificate subject");
+      assertThat(backend.migrateSpec).isNull();
+    }
+
+    @Test
+    @DisplayName("unix:// needs no TLS options (its peers are checked by uid)")
+    void unixNeedsNothing() {
+      assertThat(run("migrate", "--pid", "7", "--to", "unix:///run/a.sock", "--progress",
+          "none")).isZero();
+      assertThat(backend.migrateSpec.security()).isEqualTo(LinkSecurity.NONE);
+    }
+
+    @Test
+    @DisplayName("the spec turns real PEM files into a TLS transport, and refuses a bare tcp://")
+    void specBuildsTransports() throws Exception {
+      Path script = Path.of("..", "scripts", "certs.sh").toAbsolutePath().normalize();
+      for (String[] a : new String[][] {{"init", pki.toString()},
+          {"issue", pki.toString(), "node-a", "127.0.0.1"}}) {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("bash",
+            script.toString()));
+        cmd.addAll(java.util.List.of(a));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        assertThat(p.waitFor()).isZero();
+      }
+      LinkSecurity tls = LinkSecurity.tls(pki.resolve("node-a.pem"),
+          pki.resolve("node-a-key.pem"), pki.resolve("ca.pem"), java.util.List.of("CN=x"));
+      assertThat(tls.transport(URI.create("tls://127.0.0.1:1")).toString())
+          .contains("TLSv1.3", "node-a.pem", "allowedPeers=[CN=x]");
+      assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> LinkSecurity.NONE
+          .transport(URI.create("tcp://127.0.0.1:1"))))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--insecure-plain");
     }
   }
 
@@ -280,8 +407,11 @@ class Criu4jCommandTest {
     @DisplayName("starts the agent, prints its address and stops on Ctrl-C with exit 0")
     void servesUntilShutdown() throws Exception {
       CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("agent",
-          "--listen", "tcp://0.0.0.0:0", "--dir", dir.toString(), "--memory-limit", "512M",
-          "--max-sessions", "2", "--criu-log-level", "3"));
+          "--listen", "tcp://0.0.0.0:0", "--insecure-plain",
+          "--dir", dir.toString(), "--memory-limit", "512M",
+          "--max-sessions", "2", "--criu-log-level", "3", "--max-image-bytes", "8G",
+          "--max-files", "5000", "--max-frame-bytes", "64K", "--handshake-timeout", "3s",
+          "--idle-timeout", "2m"));
       Runnable ctrlC = backend.shutdownActions.poll(20, TimeUnit.SECONDS);
       assertThat(ctrlC).isNotNull();
       assertThat(code).isNotDone();
@@ -295,6 +425,8 @@ class Criu4jCommandTest {
       assertThat(s.memoryLimit()).isEqualTo(512L << 20);
       assertThat(s.maxSessions()).isEqualTo(2);
       assertThat(s.criuLogLevel()).isEqualTo(3);
+      assertThat(s.limits()).isEqualTo(new AgentSpec.Limits(8L << 30, 5000, 64 * 1024,
+          Duration.ofSeconds(3), Duration.ofMinutes(2)));
       assertThat(out.toString()).contains("criu4j agent listening on tcp://127.0.0.1:40123",
           "criu4j agent stopped");
       assertThat(backend.agentsClosed.get()).isPositive();
@@ -304,7 +436,9 @@ class Criu4jCommandTest {
     @DisplayName("the spec becomes an agent builder the library accepts")
     void specIsAccepted() {
       AgentSpec s = new AgentSpec(URI.create("tcp://127.0.0.1:0"), dir, 1L << 20, 3, 2,
-          Path.of("/usr/sbin/criu"));
+          Path.of("/usr/sbin/criu"), LinkSecurity.insecurePlainTcp(),
+          new AgentSpec.Limits(1L << 30, 500, 65536, Duration.ofSeconds(3),
+              Duration.ofSeconds(30)));
       assertThat(s.toBuilder(MigrationListener.NONE)).isNotNull();
     }
 
@@ -313,7 +447,8 @@ class Criu4jCommandTest {
     void failureToStart() {
       backend.agentFailure = new MigrationException("cannot bind 10.9.9.9:7070: Cannot assign "
           + "requested address");
-      assertThat(run("agent", "--listen", "tcp://10.9.9.9:7070", "--dir", dir.toString()))
+      assertThat(run("agent", "--listen", "tcp://10.9.9.9:7070", "--insecure-plain",
+          "--dir", dir.toString()))
           .isEqualTo(1);
       assertThat(err.toString()).contains("cannot bind 10.9.9.9:7070").doesNotContain("\tat ");
     }
@@ -323,16 +458,22 @@ class Criu4jCommandTest {
     void badValues() {
       assertThat(run("agent", "--dir", dir.toString())).isEqualTo(2);
       assertThat(err.toString()).contains("--listen");
-      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir", dir.toString(),
           "--memory-limit", "lots")).isEqualTo(2);
       assertThat(err.toString()).contains("lots");
-      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir", dir.toString(),
           "--memory-limit", "1K")).isEqualTo(2);
-      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.resolve("missing")
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain",
+          "--dir", dir.resolve("missing")
           .toString())).isEqualTo(2);
       assertThat(err.toString()).contains("is not a directory");
-      assertThat(run("agent", "--listen", "tcp://h:1", "--dir", dir.toString(),
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir", dir.toString(),
           "--max-sessions", "0")).isEqualTo(2);
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir",
+          dir.toString(), "--max-frame-bytes", "2M")).isEqualTo(2);
+      assertThat(err.toString()).contains("--max-frame-bytes must be 4K..1M");
+      assertThat(run("agent", "--listen", "tcp://h:1", "--insecure-plain", "--dir",
+          dir.toString(), "--idle-timeout", "0s")).isEqualTo(2);
       assertThat(backend.agentSpec).isNull();
     }
   }

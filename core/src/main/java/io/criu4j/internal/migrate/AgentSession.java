@@ -12,7 +12,9 @@ import io.criu4j.Notifier;
 import io.criu4j.ProtocolException;
 import io.criu4j.RestoreResult;
 import io.criu4j.TransferReport;
+import io.criu4j.TransportException;
 import io.criu4j.internal.image.CacheHooks;
+import io.criu4j.internal.image.ImageLimits;
 import io.criu4j.internal.rpc.ControlProto.Abort;
 import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.Envelope.BodyCase;
@@ -51,12 +53,15 @@ import org.slf4j.LoggerFactory;
  */
 final class AgentSession {
   private static final Logger log = LoggerFactory.getLogger(AgentSession.class);
-  private static final Duration HELLO_TIMEOUT = Duration.ofSeconds(30);
+  /** How often a wait for the source's next step looks at the images' progress. */
+  private static final long PROGRESS_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
   private static final Duration SHIPPED_WAIT = Duration.ofSeconds(30);
 
   private final DestinationAgent agent;
   private final AgentSettings s;
   private final ControlChannel control;
+  private final long handshakeDeadline;
+  private final ImageLimits limits;
   private final Map<Integer, CompletableFuture<Connection>> imageConnections =
       new ConcurrentHashMap<>();
   private final Map<Integer, ImageCache> caches = new TreeMap<>();
@@ -68,11 +73,17 @@ final class AgentSession {
   private volatile boolean ended;
   private RestoreFlags flags = RestoreFlags.getDefaultInstance();
 
-  AgentSession(DestinationAgent agent, Connection connection) {
+  /**
+   * @param handshakeDeadline ({@link System#nanoTime()}) by which the source's Hello and
+   *     Preflight must have arrived
+   */
+  AgentSession(DestinationAgent agent, Connection connection, long handshakeDeadline) {
     this.agent = agent;
     this.s = agent.settings();
     this.label = "agent-session";
-    this.control = new ControlChannel(connection, label);
+    this.handshakeDeadline = handshakeDeadline;
+    this.limits = new ImageLimits(s.maxImageBytes(), s.maxFiles());
+    this.control = new ControlChannel(connection, label, s.maxFrameBytes(), "maxFrameBytes");
   }
 
   UUID id() {
@@ -102,21 +113,21 @@ final class AgentSession {
 
   void run() {
     try {
-      Envelope hello = receive(HELLO_TIMEOUT, "Hello");
+      Envelope hello = receiveInHandshake("Hello");
       if (hello.getBodyCase() != BodyCase.HELLO) {
         throw new ProtocolException("expected Hello, got " + Wire.describe(hello));
       }
       id = Wire.sessionId(hello.getHello().getSessionId());
       label = "agent-session-" + id.toString().substring(0, 8);
-      Envelope pf = receive(HELLO_TIMEOUT, "Preflight");
+      Envelope pf = receiveInHandshake("Preflight");
       if (pf.getBodyCase() != BodyCase.PREFLIGHT) {
         throw new ProtocolException("expected Preflight, got " + Wire.describe(pf));
       }
       registered = agent.register(this);
       PreflightResult result = registered ? preflight(pf.getPreflight())
-          : PreflightResult.newBuilder().setOk(false).setReason("the agent is busy ("
-              + agent.activeSessions() + " sessions, limit " + s.maxConcurrentSessions()
-              + ") or closing").build();
+          : PreflightResult.newBuilder().setOk(false).setReason("the agent is busy (limit "
+              + "maxConcurrentSessions=" + s.maxConcurrentSessions() + " reached: "
+              + agent.activeSessions() + " sessions) or closing").build();
       control.send(Envelope.newBuilder().setPreflightResult(result).build());
       if (!result.getOk()) {
         log.info("{}: refused: {}", label, result.getReason());
@@ -141,9 +152,12 @@ final class AgentSession {
           }
         }
       });
+      long peak = 0;
       for (ImageCache c : caches.values()) {
         c.close();
+        peak = Math.max(peak, CacheHooks.peakHeldBytes(c));
       }
+      agent.recordPeakHeld(peak);
       control.close();
       if (registered) {
         agent.unregister(this);
@@ -188,6 +202,11 @@ final class AgentSession {
           + "need about %d MiB (resident memory), %d MiB are free", s.directory(),
           p.getEstimatedBytes() >> 20, usable >> 20);
     }
+    if (reason == null && p.getEstimatedBytes() > s.maxImageBytes()) {
+      reason = String.format(java.util.Locale.ROOT, "the tree's images need about %d MiB "
+          + "(resident memory), more than this agent's limit maxImageBytes=%d",
+          p.getEstimatedBytes() >> 20, s.maxImageBytes());
+    }
     if (reason == null && p.hasCpuinfo()) {
       reason = checkCpu(p.getCpuinfo().toByteArray());
     }
@@ -222,7 +241,7 @@ final class AgentSession {
 
   private void serve() throws MigrationException {
     while (true) {
-      Envelope e = receive(s.restoreTimeout(), "the source's next step");
+      Envelope e = nextStep();
       switch (e.getBodyCase()) {
         case BEGIN_IMAGES -> beginImages(e.getBeginImages().getRound(),
             e.getBeginImages().hasParentRound() ? e.getBeginImages().getParentRound() : 0,
@@ -266,6 +285,7 @@ final class AgentSession {
     if (s.pageSinks() != null) {
       b = CacheHooks.pageSink(b, s.pageSinks());
     }
+    b = CacheHooks.limits(b, limits, s.maxFrameBytes());
     ImageCache cache = b.start();
     caches.put(round, cache);
     if (parent > 0) {
@@ -444,6 +464,65 @@ final class AgentSession {
       b.networkLock(CriuOptions.NetworkLockMethod.valueOf(flags.getNetworkLock()));
     }
     return b.build();
+  }
+
+  private Envelope receiveInHandshake(String what) throws MigrationException {
+    return control.receive(handshakeDeadline, () -> stop, () -> label + ": limit "
+        + "handshakeTimeout=" + s.handshakeTimeout().toMillis() + " ms exceeded: no " + what
+        + " from the source in time");
+  }
+
+  /**
+   * The source's next message. It may take long while images arrive (a round's transfer), but
+   * not {@code idleTimeout} without a message and without image progress, and never longer
+   * than the restore timeout; a limit the images broke ends the wait at once.
+   */
+  private Envelope nextStep() throws MigrationException {
+    long start = System.nanoTime();
+    long idle = s.idleTimeout().toNanos();
+    long hardDeadline = start + s.restoreTimeout().toNanos();
+    long idleDeadline = start + idle;
+    long mark = progressMark();
+    while (true) {
+      long now = System.nanoTime();
+      Envelope e = control.poll(Math.min(now + PROGRESS_CHECK_NANOS,
+          Math.min(idleDeadline, hardDeadline)), () -> stop);
+      if (e != null) {
+        return e;
+      }
+      String refusal = limits.refusal();
+      if (refusal != null) {
+        throw new MigrationException(label + ": " + refusal);
+      }
+      now = System.nanoTime();
+      long m = progressMark();
+      if (m != mark) {
+        mark = m;
+        idleDeadline = now + idle;
+      }
+      if (now - idleDeadline >= 0) {
+        throw new TransportException(label + ": limit idleTimeout=" + s.idleTimeout().toMillis()
+            + " ms exceeded: neither a step from the source nor image data for that long",
+            110 /* ETIMEDOUT */, null);
+      }
+      if (now - hardDeadline >= 0) {
+        throw new TransportException(label + ": no step from the source within the restore "
+            + "timeout of " + s.restoreTimeout().toMillis() + " ms", 110 /* ETIMEDOUT */, null);
+      }
+    }
+  }
+
+  /**
+   * Changes whenever images arrive: connections, files opened (by their announced sizes) and
+   * stored, page stream bytes.
+   */
+  private long progressMark() {
+    long m = imageConnections.size() + limits.bytes() + limits.files();
+    for (ImageCache c : caches.values()) {
+      TransferReport p = c.progress();
+      m += p.files() + p.fileBytes() + p.pages();
+    }
+    return m;
   }
 
   private Envelope receive(Duration timeout, String what) throws MigrationException {

@@ -29,6 +29,8 @@ final class ControlChannel implements AutoCloseable {
 
   private final Connection connection;
   private final String label;
+  private final int maxMessage;
+  private final String maxMessageName;
   private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
   private final Thread reader;
   private volatile boolean closed;
@@ -40,8 +42,18 @@ final class ControlChannel implements AutoCloseable {
   private record Wake() {}
 
   ControlChannel(Connection connection, String label) {
+    this(connection, label, MAX_MESSAGE, "maxControlMessage");
+  }
+
+  /**
+   * A channel accepting messages of at most {@code maxMessage} bytes; a larger one fails the
+   * channel with a message naming {@code maxMessageName} (the setting that chose the value).
+   */
+  ControlChannel(Connection connection, String label, int maxMessage, String maxMessageName) {
     this.connection = connection;
     this.label = label;
+    this.maxMessage = maxMessage;
+    this.maxMessageName = maxMessageName;
     connection.setWriteTimeout(WRITE_TIMEOUT);
     this.reader = new Thread(this::readLoop, "criu4j-" + label + "-control");
     reader.setDaemon(true);
@@ -98,6 +110,16 @@ final class ControlChannel implements AutoCloseable {
    */
   Envelope receive(long deadlineNanos, Supplier<MigrationException> interrupt,
       Supplier<String> timeoutMessage) throws MigrationException {
+    Envelope e = poll(deadlineNanos, interrupt);
+    if (e == null) {
+      throw new TransportException(timeoutMessage.get(), 110 /* ETIMEDOUT */, null);
+    }
+    return e;
+  }
+
+  /** Like {@link #receive}, but null once the deadline passed. */
+  Envelope poll(long deadlineNanos, Supplier<MigrationException> interrupt)
+      throws MigrationException {
     while (true) {
       MigrationException stop = interrupt.get();
       if (stop != null) {
@@ -105,7 +127,7 @@ final class ControlChannel implements AutoCloseable {
       }
       long left = deadlineNanos - System.nanoTime();
       if (left <= 0) {
-        throw new TransportException(timeoutMessage.get(), 110 /* ETIMEDOUT */, null);
+        return null;
       }
       Object o;
       try {
@@ -140,9 +162,9 @@ final class ControlChannel implements AutoCloseable {
           return;
         }
         int n = len.getInt();
-        if (n < 0 || n > MAX_MESSAGE) {
-          throw new ProtocolException(label + ": control message of " + n + " bytes (limit "
-              + MAX_MESSAGE + ")");
+        if (n < 0 || n > maxMessage) {
+          throw new ProtocolException(label + ": limit " + maxMessageName + "=" + maxMessage
+              + " exceeded: control message of " + n + " bytes");
         }
         ByteBuffer body = readFully(connection, n);
         if (body == null && n > 0) {

@@ -27,7 +27,6 @@ import org.slf4j.LoggerFactory;
 public final class DestinationAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DestinationAgent.class);
   private static final AtomicLong IDS = new AtomicLong();
-  private static final Duration PREAMBLE_TIMEOUT = Duration.ofSeconds(10);
 
   private final AgentSettings settings;
   private final Listener listener;
@@ -36,6 +35,8 @@ public final class DestinationAgent implements AutoCloseable {
   private final Map<UUID, AgentSession> sessions = new ConcurrentHashMap<>();
   private final List<Thread> threads = new ArrayList<>();
   private final AtomicInteger completed = new AtomicInteger();
+  private final AtomicLong maxSessionPeakHeld = new AtomicLong();
+  private final AtomicLong sumSessionPeakHeld = new AtomicLong();
   private volatile boolean closed;
 
   private DestinationAgent(AgentSettings settings, Listener listener) {
@@ -72,6 +73,19 @@ public final class DestinationAgent implements AutoCloseable {
 
   public int completedSessions() {
     return completed.get();
+  }
+
+  void recordPeakHeld(long bytes) {
+    maxSessionPeakHeld.accumulateAndGet(bytes, Math::max);
+    sumSessionPeakHeld.addAndGet(bytes);
+  }
+
+  /**
+   * Image file data held in memory by ended sessions: the largest peak of one session, and the
+   * sum of the sessions' peaks (a bound of what they held at once). For tests and benchmarks.
+   */
+  public long[] peakHeldBytes() {
+    return new long[] {maxSessionPeakHeld.get(), sumSessionPeakHeld.get()};
   }
 
   void completed() {
@@ -119,8 +133,9 @@ public final class DestinationAgent implements AutoCloseable {
   }
 
   private void serve(Connection c) {
+    long handshakeDeadline = System.nanoTime() + settings.handshakeTimeout().toNanos();
     try {
-      c.setReadTimeout(PREAMBLE_TIMEOUT);
+      c.setReadTimeout(settings.handshakeTimeout());
       ByteBuffer pre = ControlChannel.readFully(c, 8);
       if (pre == null) {
         c.close();
@@ -138,7 +153,7 @@ public final class DestinationAgent implements AutoCloseable {
       }
       if (m.equals(Wire.CONTROL_MAGIC)) {
         c.setReadTimeout(Duration.ZERO);
-        new AgentSession(this, c).run();
+        new AgentSession(this, c, handshakeDeadline).run();
       } else if (m.equals(Wire.IMAGE_MAGIC)) {
         ByteBuffer h = ControlChannel.readFully(c, 20);
         if (h == null) {
@@ -158,7 +173,8 @@ public final class DestinationAgent implements AutoCloseable {
         c.close();
       }
     } catch (MigrationException | RuntimeException e) {
-      log.warn("{}: connection failed: {}", label, e.getMessage());
+      log.warn("{}: connection from {} failed before its session started (handshakeTimeout={} "
+          + "ms): {}", label, c.peer(), settings.handshakeTimeout().toMillis(), e.getMessage());
       c.close();
     }
   }

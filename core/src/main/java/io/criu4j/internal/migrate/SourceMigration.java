@@ -63,6 +63,8 @@ public final class SourceMigration implements AutoCloseable {
   private boolean started;
   private boolean closed;
   private ControlChannel control;
+  /** How long a failure waits for the agent's Abort, which says why the agent gave up. */
+  private static final Duration AGENT_REASON_WAIT = Duration.ofMillis(500);
   private ImageProxy proxy;
   private volatile MigrationException stop;
   private volatile boolean committed;
@@ -152,6 +154,8 @@ public final class SourceMigration implements AutoCloseable {
     if (st != null && st != e && !committed) {
       st.addSuppressed(e);
       out = st;
+    } else if (st == null && !committed) {
+      out = agentsReason(e);
     }
     abortPeer(out.getMessage(), out instanceof MigrationCancelledException);
     log.info("{}: migration of pid {} failed: {}", label, s.pid(), out.getMessage());
@@ -603,6 +607,35 @@ public final class SourceMigration implements AutoCloseable {
     phases.merge(p, took, Duration::plus);
     emit(new MigrationEvent.PhaseFinished(Instant.now(), p, took));
     phase = null;
+  }
+
+  /**
+   * The agent's own account of a failure, if it sent one: when the agent ends a session (a
+   * limit, a bad image, a failed restore), the source mostly notices as a broken image stream
+   * or a failed CRIU, whose messages do not say why. Waits briefly for the agent's Abort.
+   */
+  private MigrationException agentsReason(MigrationException e) {
+    ControlChannel c;
+    synchronized (lock) {
+      c = control;
+    }
+    if (c == null || e.getMessage() != null && e.getMessage().contains(" aborted the migration")) {
+      return e;
+    }
+    long deadline = System.nanoTime() + AGENT_REASON_WAIT.toNanos();
+    try {
+      Envelope env;
+      while ((env = c.poll(deadline, () -> null)) != null) {
+        if (env.getBodyCase() == BodyCase.ABORT) {
+          MigrationException m = new MigrationException("the agent at " + s.destination()
+              + " aborted the migration: " + env.getAbort().getReason(), e);
+          return m;
+        }
+      }
+    } catch (MigrationException | RuntimeException lost) {
+      // connection gone without an Abort: the local failure is all we know
+    }
+    return e;
   }
 
   private void abortPeer(String reason, boolean cancelled) {

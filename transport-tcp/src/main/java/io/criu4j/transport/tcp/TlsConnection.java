@@ -108,6 +108,14 @@ final class TlsConnection implements Connection {
   private volatile boolean closed;
   private boolean registered; // guarded by stateLock
 
+  /** Decides, after the handshake and before the confirmation, whether the peer may stay. */
+  interface PeerCheck {
+    PeerCheck ANY = principal -> null;
+
+    /** Null if {@code principal} is allowed, else why not. */
+    String refusal(Principal principal);
+  }
+
   /**
    * Wraps {@code channel}, connected and in blocking mode, taking ownership of it. The engine
    * must be configured (client or server mode, parameters) and not yet have started.
@@ -127,14 +135,15 @@ final class TlsConnection implements Connection {
   }
 
   /**
-   * Runs the TLS handshake and the confirmation exchange, within {@code timeoutNanos} (0: no
-   * limit). On success the connection is established and {@link #peer()} carries the peer's
+   * Runs the TLS handshake, the {@code check} of the peer's principal and the confirmation
+   * exchange, within {@code timeoutNanos} (0: no limit). On success the connection is established and {@link #peer()} carries the peer's
    * certificate principal. On failure the exception says why; the caller closes the connection.
    *
    * @throws HandshakeTimeoutException if the deadline passed
    * @throws IOException if the handshake failed, for example because a certificate was rejected
    */
-  void handshake(long timeoutNanos) throws IOException {
+  void handshake(long timeoutNanos, PeerCheck check) throws IOException {
+    Objects.requireNonNull(check, "check");
     Deadline deadline = timeoutNanos == 0 ? null : new Deadline(timeoutNanos);
     if (deadline != null) {
       Watchdog.shared().register(deadline);
@@ -146,6 +155,12 @@ final class TlsConnection implements Connection {
       refreshSizes();
       Principal principal = engine.getSession().getPeerPrincipal();
       peer = PeerIdentity.of(peerAddress).withPrincipal(principal);
+      String refusal = check.refusal(principal);
+      if (refusal != null) {
+        // Before the confirmation: a refused listener-side peer sees connect fail, and a
+        // refused server is never written to.
+        throw new SSLHandshakeException(refusal);
+      }
       if (engine.getUseClientMode()) {
         ByteBuffer confirmation = ByteBuffer.allocate(1);
         int n = readLocked(confirmation);

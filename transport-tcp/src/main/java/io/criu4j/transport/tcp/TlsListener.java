@@ -150,7 +150,7 @@ final class TlsListener implements Listener {
       remote = TcpAddresses.format((InetSocketAddress) channel.getRemoteAddress(),
           TlsTransport.SCHEME);
       connection = transport.serverConnection(channel, address + " <- " + remote, remote);
-      connection.handshake(transport.handshakeTimeoutNanos());
+      connection.handshake(transport.handshakeTimeoutNanos(), transport.peerCheck());
     } catch (IOException | RuntimeException e) {
       if (connection != null) {
         connection.close();

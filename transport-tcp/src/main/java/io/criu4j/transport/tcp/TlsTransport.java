@@ -17,18 +17,22 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
+import java.security.Principal;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManagerFactory;
+import javax.security.auth.x500.X500Principal;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,6 +106,8 @@ public final class TlsTransport implements Transport {
   private final long handshakeTimeoutNanos;
   private final int backlog;
   private final String keySource;
+  private final Set<X500Principal> allowedPeers;
+  private final TlsConnection.PeerCheck peerCheck;
 
   private TlsTransport(Builder builder, SSLContext context) {
     this.context = context;
@@ -109,6 +115,21 @@ public final class TlsTransport implements Transport {
     this.handshakeTimeoutNanos = Timeouts.toNanos("handshakeTimeout", builder.handshakeTimeout);
     this.backlog = builder.backlog;
     this.keySource = builder.keySource;
+    this.allowedPeers = Set.copyOf(builder.allowedPeers);
+    this.peerCheck = allowedPeers.isEmpty() ? TlsConnection.PeerCheck.ANY : this::refusal;
+  }
+
+  private String refusal(Principal principal) {
+    if (principal instanceof X500Principal x && allowedPeers.contains(x)) {
+      return null;
+    }
+    return "peer " + (principal == null ? "without a principal" : principal.getName())
+        + " is not an allowed peer " + allowedPeers.stream().map(X500Principal::getName)
+            .sorted().toList();
+  }
+
+  TlsConnection.PeerCheck peerCheck() {
+    return peerCheck;
   }
 
   /** A builder; key material and trust anchors are required. */
@@ -219,7 +240,7 @@ public final class TlsTransport implements Transport {
       engine.setSSLParameters(parameters);
       connection = new TlsConnection(channel, engine, local + " -> " + address,
           TcpAddresses.format(remote, SCHEME));
-      connection.handshake(handshakeNanos);
+      connection.handshake(handshakeNanos, peerCheck);
       return connection;
     } catch (IOException | RuntimeException e) {
       if (connection != null) {
@@ -276,7 +297,8 @@ public final class TlsTransport implements Transport {
     return "TlsTransport{protocol=" + PROTOCOL + ", key=" + keySource
         + (expectedServerName == null ? "" : ", expectedServerName=" + expectedServerName)
         + ", handshakeTimeout=" + Timeouts.format(Math.max(1, handshakeTimeoutNanos))
-        + ", backlog=" + backlog + "}";
+        + ", backlog=" + backlog
+        + (allowedPeers.isEmpty() ? "" : ", allowedPeers=" + allowedPeers) + "}";
   }
 
   /**
@@ -297,8 +319,32 @@ public final class TlsTransport implements Transport {
     private String expectedServerName;
     private Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
     private int backlog = 50;
+    private final Set<X500Principal> allowedPeers = new LinkedHashSet<>();
 
     private Builder() {}
+
+    /**
+     * Restricts the peers to certificates with one of these subjects, such as
+     * {@code CN=node-a} (X.500 names, compared in canonical form, so case and spacing do not
+     * matter); may be called several times. Applies to both ends: a listener rejects other
+     * clients during the handshake (never handing them out), and {@code connect} fails if the
+     * server's subject is not listed. Default: any peer whose certificate the trust anchors
+     * vouch for.
+     *
+     * @throws IllegalArgumentException if a name is not an X.500 distinguished name
+     */
+    public Builder allowPeers(String... subjects) {
+      for (String subject : subjects) {
+        Objects.requireNonNull(subject, "subject");
+        try {
+          allowedPeers.add(new X500Principal(subject));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("not an X.500 name (such as CN=node-a): '"
+              + subject + "'", e);
+        }
+      }
+      return this;
+    }
 
     /**
      * This node's certificate chain (PEM, leaf first) and its private key (unencrypted PKCS#8

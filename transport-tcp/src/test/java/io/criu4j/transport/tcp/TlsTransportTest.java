@@ -188,6 +188,38 @@ class TlsTransportTest {
   }
 
   @Test
+  void aListenerWithAllowedPeersRejectsOtherSubjectsOfTheSameCa() throws Exception {
+    Listener listener = listen(TestCertificates.transport(CA_A, "node", CA_A)
+        .allowPeers("cn=Other-Host").build());
+    TlsTransport sameCaOtherName = TestCertificates.transport(CA_A, "node", CA_A).build();
+
+    assertThatThrownBy(() -> track(sameCaOtherName.connect(listener.address(), PATIENCE)))
+        .isInstanceOf(TransportException.class)
+        .hasMessageContaining("TLS handshake with " + listener.address() + " failed");
+    assertThatThrownBy(() -> listener.accept(NOT_ACCEPTED))
+        .isInstanceOf(TransportException.class);
+
+    TlsTransport allowed = TestCertificates.transport(CA_A, "other-host", CA_A).build();
+    track(allowed.connect(listener.address(), PATIENCE));
+    Connection accepted = track(listener.accept(PATIENCE));
+    assertThat(accepted.peer().principal()).hasValueSatisfying(
+        p -> assertThat(p.getName()).isEqualTo("CN=other-host"));
+  }
+
+  @Test
+  void aClientWithAllowedPeersRefusesAServerWithAnotherSubject() throws Exception {
+    Listener listener = listen(node());
+    TlsTransport picky = TestCertificates.transport(CA_A, "node", CA_A)
+        .allowPeers("CN=node-b").build();
+
+    assertThatThrownBy(() -> track(picky.connect(listener.address(), PATIENCE)))
+        .isInstanceOf(TransportException.class)
+        .hasMessageContaining("CN=node is not an allowed peer [CN=node-b]");
+    assertThatThrownBy(() -> TlsTransport.builder().allowPeers("node-b"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'node-b'");
+  }
+
+  @Test
   void aTls12OnlyClientIsRejected() throws Exception {
     Listener listener = listen(node());
     SSLContext tls12 = rawContext("TLSv1.2", "node", CA_A);
