@@ -159,7 +159,8 @@ public final class MigrationAgent implements AutoCloseable {
 
     /**
      * An extra hook called at each notification of every restore, before the agent's own
-     * handling; throwing vetoes the restore (the source then resumes). Default none.
+     * handling; throwing vetoes the restore (the source then resumes). {@code preResume} and
+     * {@code postResume} come after the commit: the tree runs whatever they do. Default none.
      */
     public Builder restoreNotifier(Notifier notifier) {
       this.restoreNotifier = Objects.requireNonNull(notifier, "notifier");

@@ -547,7 +547,7 @@ class MigrationFakeCriuTest {
   void connectionLossBeforeTheCommitRollsBothSidesBack() throws Exception {
     startAgent(b -> b.restoreNotifier(new Notifier() {
       @Override
-      public void preResume() {
+      public void postRestore(int pid) {
         transport.cutAll();
       }
     }));
@@ -561,7 +561,7 @@ class MigrationFakeCriuTest {
     assertThat(e).isInstanceOf(TransportException.class);
     assertThat(received(srcFake)).endsWith("NOTIFY-");
     awaitAgentIdle();
-    assertThat(received(dstFake)).as("restore vetoed at pre-resume").endsWith("NOTIFY-");
+    assertThat(received(dstFake)).as("restore vetoed at post-restore").endsWith("NOTIFY-");
     assertThat(agent.completedSessions()).isZero();
   }
 

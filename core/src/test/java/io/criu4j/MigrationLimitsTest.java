@@ -144,6 +144,11 @@ class MigrationLimitsTest {
     private final long pages;
     private final long pauseMillis;
 
+    @Override
+    public int untracedProcess(int root) {
+      return -1; // the fake CRIU never traces the victim
+    }
+
     PlayCriu(int files, int fileBytes, long pages, long pauseMillis) {
       this.files = files;
       this.fileBytes = fileBytes;

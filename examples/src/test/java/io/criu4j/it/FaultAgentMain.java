@@ -63,6 +63,12 @@ public final class FaultAgentMain {
       }
 
       @Override
+      public void postSetupNamespaces() {
+        SourceMain.say("NOTIFY post-setup-namespaces");
+        point.accept("notify:post-setup-namespaces");
+      }
+
+      @Override
       public void postRestore(int pid) {
         SourceMain.say("NOTIFY post-restore " + pid);
         point.accept("notify:post-restore");

@@ -65,8 +65,8 @@ class FaultMatrixIT {
     PAGE_TRANSFER("page transfer", Side.SOURCE, "hold=" + (4 * MIB)),
     FILE_SHIPPING("file shipping", Side.SOURCE, "pause=PhaseStarted:TRANSFER"),
     POST_DUMP_HOLD("post-dump hold", Side.AGENT, "notify:pre-restore"),
-    DURING_RESTORE("during restore", Side.AGENT, "notify:post-restore"),
-    BEFORE_COMMIT("restored, before commit", Side.AGENT, "notify:pre-resume");
+    DURING_RESTORE("during restore", Side.AGENT, "notify:post-setup-namespaces"),
+    BEFORE_COMMIT("restored, before commit", Side.AGENT, "event:PhaseStarted:COMMIT");
 
     final String label;
     final Side pausing;
@@ -114,11 +114,7 @@ class FaultMatrixIT {
       "PREFLIGHT/KILL_CRIU_SOURCE", "n/a",
       "PREFLIGHT/KILL_CRIU_DEST", "n/a",
       // The destination's page server ends with the page stream, before the files ship.
-      "FILE_SHIPPING/KILL_CRIU_DEST", "n/a",
-      // The agent JVM dies while CRIU holds the restored tree at pre-resume: CRIU ignores the
-      // failed notification and resumes the tree, while the source (its agent gone) resumes
-      // too. Nothing of criu4j is left to stop either copy. docs/faults.md, window 2.
-      "BEFORE_COMMIT/KILL_AGENT", "DUPLICATED");
+      "FILE_SHIPPING/KILL_CRIU_DEST", "n/a");
 
   private static final Map<String, Result> RESULTS = new ConcurrentSkipListMap<>();
 

@@ -338,7 +338,7 @@ final class AgentSession {
     emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.RESTORE));
     long t = System.nanoTime();
     int[] pid = new int[1];
-    boolean[] vetoedAtResume = new boolean[1];
+    boolean[] vetoedBeforeCommit = new boolean[1];
     // The restored root as CRIU created it (a grandchild of this JVM), so that a kill can never
     // hit another process that reused its pid.
     long[] rootStart = {-1};
@@ -367,7 +367,18 @@ final class AgentSession {
       public void postRestore(int p) throws Exception {
         pid[0] = p;
         rootStart[0] = ProcTree.system().startTimeIfDescendant(p, ProcTree.self());
-        extra.postRestore(p);
+        // The commit is awaited here, not at pre-resume: CRIU aborts the restore and kills the
+        // tree when post-restore fails, also when this JVM dies and the RPC socket closes,
+        // whereas it ignores a failed pre-resume and lets the tree run.
+        try {
+          extra.postRestore(p);
+          holdForCommit();
+        } catch (Exception | Error e) {
+          vetoedBeforeCommit[0] = true;
+          // CRIU kills the tree itself after a failed post-restore; this only makes sure.
+          killRestored(pid[0], rootStart[0], "vetoed before the commit: " + e.getMessage());
+          throw e;
+        }
       }
 
       @Override
@@ -377,23 +388,29 @@ final class AgentSession {
 
       @Override
       public void preResume() throws Exception {
+        // After the commit: the source is gone, so this copy must run whatever the hook says
+        // (CRIU would ignore a veto here anyway).
         try {
-          holdForCommit();
-        } catch (Exception | Error e) {
-          // CRIU 4.1 only logs a failed pre-resume and resumes the tree all the same, so the
-          // veto must end the restored copy here, while CRIU still holds it stopped.
-          vetoedAtResume[0] = true;
-          killRestored(pid[0], rootStart[0], "vetoed at pre-resume: " + e.getMessage());
-          throw e;
+          extra.preResume();
+        } catch (Exception e) {
+          log.warn("{}: the restore notifier failed at pre-resume, after the commit; the "
+              + "restored tree runs anyway: {}", label, e.toString());
         }
       }
 
       private void holdForCommit() throws Exception {
-        extra.preResume();
         checkStop();
         emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.RESTORE,
             Duration.ofNanos(System.nanoTime() - t)));
         emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.COMMIT));
+        // A restored tree whose CRIU died never runs (its tasks wait for CRIU's next stage), so
+        // the source must not be told to commit to it. CRIU is the tree's parent: once it dies
+        // the root is reparented and no longer descends from this JVM.
+        if (rootStart[0] >= 0
+            && ProcTree.system().startTimeIfDescendant(pid[0], ProcTree.self()) != rootStart[0]) {
+          throw new MigrationException("the destination's CRIU died while it held the restored "
+              + "tree (pid " + pid[0] + "); not asking the source to commit");
+        }
         control.send(Envelope.newBuilder().setRestored(Restored.newBuilder().setPid(pid[0]))
             .build());
         Envelope e = receive(s.commitTimeout(), "the source's commit");
@@ -417,7 +434,7 @@ final class AgentSession {
     try {
       rr = s.criu().restore(cache.directory(), restoreOptions(), hold);
     } catch (MigrationException e) {
-      if (!commitReceived && pid[0] > 0 && !vetoedAtResume[0]) {
+      if (!commitReceived && pid[0] > 0 && !vetoedBeforeCommit[0]) {
         // CRIU failed (or died) after creating the tree; tasks it no longer traces would run.
         killRestored(pid[0], rootStart[0], "restore failed: " + e.getMessage());
       }
@@ -428,8 +445,8 @@ final class AgentSession {
       }
       throw e;
     }
-    if (vetoedAtResume[0]) {
-      // CRIU reports success after a vetoed pre-resume; the copy was killed above.
+    if (vetoedBeforeCommit[0]) {
+      // Should CRIU report success after the veto, the copy was killed above all the same.
       throw new MigrationException("the restore was vetoed before the commit; the restored "
           + "copy (pid " + pid[0] + ") was killed");
     }

@@ -41,6 +41,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -365,6 +366,34 @@ public final class SourceMigration implements AutoCloseable {
     }
   }
 
+  /**
+   * Final dumps of this JVM run one at a time from their start to CRIU's post-dump point (the
+   * post-dump holds and the restores still overlap). CRIU's parasite, dumping a task whose
+   * /proc is not its PID namespace's, mounts a private proc at a fixed path in the task's root;
+   * concurrent dumps of such tasks sharing a root then fail with "Can't create a directory
+   * (-17)". Dumps from other processes on the same host are not covered.
+   */
+  private static final ReentrantLock DUMP_SLOT = new ReentrantLock(true);
+
+  private void acquireDumpSlot(boolean[] held) throws MigrationException {
+    try {
+      while (!DUMP_SLOT.tryLock(100, TimeUnit.MILLISECONDS)) {
+        checkStop();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new MigrationException("interrupted while waiting for another dump", e);
+    }
+    held[0] = true;
+  }
+
+  private static void releaseDumpSlot(boolean[] held) {
+    if (held[0]) {
+      held[0] = false;
+      DUMP_SLOT.unlock();
+    }
+  }
+
   private void finalDump() throws MigrationException {
     begin(MigrationPhase.FINAL_DUMP);
     int round = rounds.size() + 1;
@@ -372,6 +401,7 @@ public final class SourceMigration implements AutoCloseable {
     ImageProxy p = beginImages(round, true);
     MigrationException[] veto = new MigrationException[1];
     TransferReport[] shipped = new TransferReport[1];
+    boolean[] slot = new boolean[1];
     Notifier hold = new Notifier() {
       @Override
       public void preDump() throws Exception {
@@ -383,6 +413,7 @@ public final class SourceMigration implements AutoCloseable {
 
       @Override
       public void postDump() throws Exception {
+        releaseDumpSlot(slot);
         try {
           shipped[0] = commitPoint(round, p);
         } catch (MigrationException e) {
@@ -394,6 +425,7 @@ public final class SourceMigration implements AutoCloseable {
     DumpResult r;
     try {
       CriuOptions o = p.configure(s.options()).toBuilder().trackMemory(round > 1).build();
+      acquireDumpSlot(slot);
       r = s.criu().dump(p.stagingDir(), o, hold);
     } catch (MigrationException e) {
       if (committed) {
@@ -410,6 +442,7 @@ public final class SourceMigration implements AutoCloseable {
       }
       throw e;
     } finally {
+      releaseDumpSlot(slot);
       release(p);
     }
     if (!committed) {
