@@ -68,7 +68,7 @@ public final class ImageLimits {
     return admitBytes("file \"" + name + "\" of " + size + " bytes", size);
   }
 
-  private String refused(String why) {
+  private synchronized String refused(String why) {
     if (refusal == null) {
       refusal = why;
     }
@@ -80,9 +80,15 @@ public final class ImageLimits {
     return admitBytes(n + " bytes of the page stream", n);
   }
 
-  private String admitBytes(String what, long n) {
+  private synchronized String admitBytes(String what, long n) {
+    long before = bytes.get();
     long total = bytes.addAndGet(n);
     if (total > maxBytes || total < 0) {
+      if (before > maxBytes && refusal != null) {
+        // Already over: every thread reports the admission that crossed the limit, so the
+        // reason does not depend on which stream the cache happened to hear from first.
+        return refusal;
+      }
       return refused("limit maxImageBytes=" + maxBytes + " exceeded: " + what + " brings the "
           + "session's images to " + total + " bytes");
     }
