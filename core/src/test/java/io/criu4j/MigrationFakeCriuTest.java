@@ -189,6 +189,23 @@ class MigrationFakeCriuTest {
     return out;
   }
 
+  /**
+   * Like {@link #received}, but waits (a few seconds at most) for a veto to be recorded: the
+   * fake reports what it received asynchronously, so its last record may trail the agent.
+   */
+  private static List<String> receivedUntilVeto(FakeCriu fake) throws InterruptedException {
+    List<String> out = new ArrayList<>();
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    do {
+      out.addAll(received(fake));
+      if (!out.isEmpty() && out.get(out.size() - 1).equals("NOTIFY-")) {
+        break;
+      }
+      Thread.sleep(20);
+    } while (System.nanoTime() < deadline);
+    return out;
+  }
+
   private MigrationException failedMigration(MigrationSession.Builder b) {
     try (MigrationSession s = b.build()) {
       return catchThrowableOfType(s::migrate, MigrationException.class);
@@ -452,7 +469,7 @@ class MigrationFakeCriuTest {
     assertThat(e).hasMessageContaining("could not restore");
     awaitAgentIdle();
     assertThat(received(srcFake)).endsWith("NOTIFY-");
-    assertThat(received(dstFake)).endsWith("NOTIFY-");
+    assertThat(receivedUntilVeto(dstFake)).endsWith("NOTIFY-");
   }
 
   @ParameterizedTest(name = "cancelled when {0} starts")
@@ -493,7 +510,8 @@ class MigrationFakeCriuTest {
     }
     awaitAgentIdle();
     if (phase == MigrationPhase.RESTORE) {
-      assertThat(received(dstFake)).as("the held restore is vetoed").endsWith("NOTIFY-");
+      assertThat(receivedUntilVeto(dstFake)).as("the held restore is vetoed")
+          .endsWith("NOTIFY-");
     }
     assertThat(agent.completedSessions()).isZero();
   }
@@ -561,7 +579,8 @@ class MigrationFakeCriuTest {
     assertThat(e).isInstanceOf(TransportException.class);
     assertThat(received(srcFake)).endsWith("NOTIFY-");
     awaitAgentIdle();
-    assertThat(received(dstFake)).as("restore vetoed at post-restore").endsWith("NOTIFY-");
+    assertThat(receivedUntilVeto(dstFake)).as("restore vetoed at post-restore")
+        .endsWith("NOTIFY-");
     assertThat(agent.completedSessions()).isZero();
   }
 
@@ -585,7 +604,7 @@ class MigrationFakeCriuTest {
     assertThat(e).hasMessageContaining("RESTORE timed out after 800 ms");
     assertThat(received(srcFake)).endsWith("NOTIFY-");
     awaitAgentIdle();
-    assertThat(received(dstFake)).as("the agent vetoes once it hears the abort")
+    assertThat(receivedUntilVeto(dstFake)).as("the agent vetoes once it hears the abort")
         .endsWith("NOTIFY-");
   }
 
