@@ -24,7 +24,7 @@ import java.util.UUID;
  * try (MigrationSession session = MigrationSession.builder()
  *     .pid(1234).destination(URI.create("tcp://10.0.0.2:7070")).build()) {
  *   MigrationReport report = session.migrate();
- *   System.out.println("now pid " + report.destinationPid() + ", down " + report.downtime());
+ *   log.info("now pid {}, down {}", report.destinationPid(), report.downtime());
  * }
  * }</pre>
  *

@@ -23,19 +23,14 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -476,74 +471,4 @@ class PageStreamParserTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("3000");
   }
 
-  /**
-   * Checks a stream captured between a real {@code criu dump --page-server} and a real
-   * {@code criu page-server}: {@code -Dcriu4j.pageStream.capture=FILE} (the client-to-server
-   * bytes) and {@code -Dcriu4j.pageStream.serverDir=DIR} (the page server's {@code -D}).
-   */
-  @Test
-  @EnabledIfSystemProperty(named = "criu4j.pageStream.capture", matches = ".+")
-  void aStreamCapturedFromRealCriu() throws IOException {
-    Path capture = Paths.get(System.getProperty("criu4j.pageStream.capture"));
-    int headerSize = Integer.getInteger("criu4j.pageStream.headerSize", 24);
-    List<String> sequence = new ArrayList<>();
-    List<Integer> repeats = new ArrayList<>();
-    PageStreamParser parser = new PageStreamParser(headerSize, PAGE, ByteOrder.nativeOrder(),
-        (command, flags, nrPages, vaddr, dstId, offset) -> {
-          String name = PageStreamParser.commandName(command).substring("PS_IOV_".length());
-          String entry = flags == 0 ? name : name + "|" + flagNames(flags);
-          int last = sequence.size() - 1;
-          if (last >= 0 && sequence.get(last).equals(entry)) {
-            repeats.set(last, repeats.get(last) + 1);
-          } else {
-            sequence.add(entry);
-            repeats.add(1);
-          }
-        });
-    try (FileChannel in = FileChannel.open(capture, StandardOpenOption.READ)) {
-      ByteBuffer buf = ByteBuffer.allocateDirect(1 << 16);
-      Random random = new Random(1);
-      while (in.read(buf.clear().limit(1 + random.nextInt(1 << 16))) > 0) {
-        parser.feed(buf.flip());
-      }
-    }
-    parser.finish();
-    PageStreamParser.Stats stats = parser.stats();
-    System.out.println("real CRIU page stream: " + stats);
-    StringBuilder text = new StringBuilder();
-    for (int i = 0; i < sequence.size(); i++) {
-      text.append(i == 0 ? "" : ", ").append(sequence.get(i))
-          .append(repeats.get(i) > 1 ? " x" + repeats.get(i) : "");
-    }
-    System.out.println("sequence: " + text);
-
-    String serverDir = System.getProperty("criu4j.pageStream.serverDir");
-    if (serverDir != null) {
-      long pagesBytes = 0;
-      try (DirectoryStream<Path> pages = Files.newDirectoryStream(Paths.get(serverDir),
-          "pages-*.img")) {
-        for (Path p : pages) {
-          pagesBytes += Files.size(p);
-        }
-      }
-      System.out.println("page server pages-*.img: " + pagesBytes / PAGE + " pages");
-      assertThat(stats.presentPages()).isEqualTo(pagesBytes / PAGE);
-    }
-    assertThat(stats.closeSeen()).isTrue();
-    assertThat(stats.presentPages()).isPositive();
-  }
-
-  private static String flagNames(int flags) {
-    List<String> names = new ArrayList<>();
-    if ((flags & PE_PARENT) != 0) {
-      names.add("PE_PARENT");
-    }
-    if ((flags & PE_LAZY) != 0) {
-      names.add("PE_LAZY");
-    }
-    if ((flags & PE_PRESENT) != 0) {
-      names.add("PE_PRESENT");
-    }
-    return String.join("|", names);
-  }
 }
