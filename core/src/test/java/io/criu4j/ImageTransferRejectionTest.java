@@ -124,7 +124,11 @@ class ImageTransferRejectionTest {
   void cacheRejectsAFileSentTwice() throws Exception {
     try (HostileSender h = HostileSender.start()) {
       h.peer().sendFile(1, "core-1.img", new byte[10], null);
-      h.peer().sendFile(3, "core-1.img", new byte[10], null);
+      try {
+        h.peer().sendFile(3, "core-1.img", new byte[10], null);
+      } catch (Exception closedEarly) {
+        // The cache may reject the OPEN_FILE and end the connection before the rest arrives.
+      }
 
       WireProtocolException e = h.rejection(ErrorCode.DUPLICATE_FILE);
 
