@@ -34,7 +34,14 @@ import picocli.CommandLine.Option;
  *       directory: the floor, no network and no copy;
  *   <li>{@code cli-disk}: {@code criu dump -D disk}, a copy of the image directory to another
  *       directory on the same disk, {@code fsync} of every copied file and of the directory,
- *       then {@code criu restore -d -D copy}: the shared-disk way criu4j replaces.
+ *       then {@code criu restore -d -D copy}: the shared-disk way criu4j replaces;
+ *   <li>{@code cli-pageserver}: {@code criu page-server} (started before the freeze, as a
+ *       destination would be) and {@code criu dump --page-server} to it over loopback TCP, a copy
+ *       of the dump's other image files into the page server's directory (what a transfer would
+ *       ship), then {@code criu restore} from there: CRIU's own streaming of pages, with no
+ *       criu4j code. criu4j streams pages the same way (page-server protocol into a destination
+ *       page server), so this is the floor of that design: it shows how much of the gap to
+ *       {@code cli-tmpfs} is CRIU's page-server path rather than criu4j.
  * </ul>
  *
  * <p>For the command-line cases the process is frozen from the start of the dump until the
@@ -43,7 +50,9 @@ import picocli.CommandLine.Option;
  *
  * <p>Prints one line per run, a table of medians per size and mode, and last
  * {@code migrate: downtime_vs_tmpfs=R downtime_vs_disk=R}: criu4j's median downtime divided by
- * each baseline's, for the 1024 MiB payload (or the largest size measured). Needs root, CRIU,
+ * each baseline's, for the 1024 MiB payload (or the largest size measured). Just before it, when
+ * {@code cli-pageserver} ran, {@code pageserver: criu4j_vs_cli_pageserver=R
+ * cli_pageserver_vs_tmpfs=R} for the same size. Needs root, CRIU,
  * {@code cc} and {@code unshare}; run by {@code scripts/bench-migrate.sh}.
  */
 @Command(name = "migrate-bench", mixinStandardHelpOptions = true,
@@ -52,6 +61,7 @@ public final class MigrateBench implements Callable<Integer> {
   static final String CRIU4J = "criu4j";
   static final String CLI_TMPFS = "cli-tmpfs";
   static final String CLI_DISK = "cli-disk";
+  static final String CLI_PAGESERVER = "cli-pageserver";
 
   @Option(names = "--sizes", split = ",", defaultValue = "64,256,1024",
       description = "payload sizes in MiB (default ${DEFAULT-VALUE})")
@@ -62,7 +72,7 @@ public final class MigrateBench implements Callable<Integer> {
   int repetitions;
 
   @Option(names = "--modes", split = ",", defaultValue = CRIU4J + "," + CLI_TMPFS + ","
-      + CLI_DISK, description = "what to measure (default ${DEFAULT-VALUE})")
+      + CLI_DISK + "," + CLI_PAGESERVER, description = "what to measure (default ${DEFAULT-VALUE})")
   List<String> modes;
 
   @Option(names = "--warmup", defaultValue = "1", description = "unmeasured criu4j migrations "
@@ -93,7 +103,7 @@ public final class MigrateBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     for (String m : modes) {
-      if (!List.of(CRIU4J, CLI_TMPFS, CLI_DISK).contains(m)) {
+      if (!List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER).contains(m)) {
         throw new CommandLine.ParameterException(new CommandLine(this), "unknown mode: " + m);
       }
     }
@@ -135,13 +145,14 @@ public final class MigrateBench implements Callable<Integer> {
               run = switch (mode) {
                 case CRIU4J -> migrator.migrate(payload, dir, mib, rep);
                 case CLI_TMPFS -> cliTmpfs(criuBinary, payload, dir, mib, rep);
+                case CLI_PAGESERVER -> cliPageServer(criuBinary, payload, dir, mib, rep);
                 default -> cliDisk(criuBinary, payload, dir, disk, mib, rep);
               };
             } finally {
               CriuOverheadBench.deleteTree(dir);
             }
             runs.add(run);
-            System.out.printf(Locale.ROOT, "  %5d MiB  %-9s rep %d  downtime %9.1f ms  total "
+            System.out.printf(Locale.ROOT, "  %5d MiB  %-14s rep %d  downtime %9.1f ms  total "
                 + "%9.1f ms  %s%n", mib, mode, rep, run.downtimeMs(), run.totalMs(),
                 run.detail());
           }
@@ -162,22 +173,28 @@ public final class MigrateBench implements Callable<Integer> {
   private void printTable(List<Run> runs) {
     System.out.println();
     System.out.printf(Locale.ROOT, "median of %d%n", repetitions);
-    System.out.printf(Locale.ROOT, "%8s  %-10s %14s %14s%n", "MiB", "mode", "downtime ms",
+    System.out.printf(Locale.ROOT, "%8s  %-14s %14s %14s%n", "MiB", "mode", "downtime ms",
         "total ms");
     for (int mib : sizes) {
       for (String mode : modes) {
-        System.out.printf(Locale.ROOT, "%8d  %-10s %14.1f %14.1f%n", mib, mode,
+        System.out.printf(Locale.ROOT, "%8d  %-14s %14.1f %14.1f%n", mib, mode,
             median(runs, mib, mode, Run::downtimeMs), median(runs, mib, mode, Run::totalMs));
       }
     }
     int ratioSize = sizes.contains(1024) ? 1024 : sizes.stream().max(Integer::compare).orElse(0);
     Map<String, Double> downtime = new LinkedHashMap<>();
-    for (String mode : List.of(CRIU4J, CLI_TMPFS, CLI_DISK)) {
+    for (String mode : List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER)) {
       downtime.put(mode, median(runs, ratioSize, mode, Run::downtimeMs));
     }
     if (ratioSize != 1024) {
       System.out.printf(Locale.ROOT, "(ratios below are for %d MiB: 1024 MiB was not measured)%n",
           ratioSize);
+    }
+    if (modes.contains(CLI_PAGESERVER)) {
+      System.out.printf(Locale.ROOT, "pageserver: criu4j_vs_cli_pageserver=%s "
+          + "cli_pageserver_vs_tmpfs=%s%n",
+          ratio(downtime.get(CRIU4J), downtime.get(CLI_PAGESERVER)),
+          ratio(downtime.get(CLI_PAGESERVER), downtime.get(CLI_TMPFS)));
     }
     System.out.printf(Locale.ROOT, "migrate: downtime_vs_tmpfs=%s downtime_vs_disk=%s%n",
         ratio(downtime.get(CRIU4J), downtime.get(CLI_TMPFS)),
@@ -201,6 +218,47 @@ public final class MigrateBench implements Callable<Integer> {
     return new Run(mib, CLI_TMPFS, rep, ms, ms, String.format(Locale.ROOT,
         "(dump %.1f, restore %.1f ms; counter on from %d)", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
         atDump));
+  }
+
+  private static Run cliPageServer(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
+      throws Exception {
+    Path images = Files.createDirectory(dir.resolve("images"));
+    Path received = Files.createDirectory(dir.resolve("received"));
+    int port = freePort();
+    // Daemonized (-d): returns once it listens, and exits when the dump's connection ends.
+    exec(criu.toString(), "page-server", "-d", "-D", received.toString(), "--address",
+        "127.0.0.1", "--port", String.valueOf(port), "-o", "page-server.log");
+    long t0 = System.nanoTime();
+    exec(criu.toString(), "dump", "-t", String.valueOf(payload.pid()), "-D", images.toString(),
+        "-o", "dump.log", "--page-server", "--address", "127.0.0.1", "--port",
+        String.valueOf(port));
+    long t1 = System.nanoTime();
+    long bytes = 0;
+    try (Stream<Path> list = Files.list(images)) {
+      for (Path f : list.filter(Files::isRegularFile).toList()) {
+        Path to = received.resolve(f.getFileName().toString());
+        if (!Files.exists(to)) { // the page server's own files stay as it wrote them
+          bytes += Files.size(Files.copy(f, to));
+        }
+      }
+    }
+    long t2 = System.nanoTime();
+    int restored = criuRestore(criu, received);
+    long t3 = System.nanoTime();
+    long atDump = verifyContinues(payload, restored);
+    double ms = (t3 - t0) / 1e6;
+    return new Run(mib, CLI_PAGESERVER, rep, ms, ms, String.format(Locale.ROOT,
+        "(dump to page server %.1f, copy of %d KiB other images %.1f, restore %.1f ms; counter "
+            + "on from %d)", (t1 - t0) / 1e6, bytes >> 10, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
+        atDump));
+  }
+
+  /** A loopback TCP port free a moment ago (the page server binds it right after). */
+  private static int freePort() throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1,
+        java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
   }
 
   private static Run cliDisk(Path criu, PayloadProcess payload, Path dir, Path disk, int mib,

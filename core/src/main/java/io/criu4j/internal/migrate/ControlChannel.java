@@ -41,6 +41,12 @@ final class ControlChannel implements AutoCloseable {
   /** What {@link #wake} queues. */
   private record Wake() {}
 
+  /** A message and when the reader took it off the connection ({@link System#nanoTime()}). */
+  private record Arrival(Envelope envelope, long nanos) {}
+
+  /** Arrival time of the message the receiving thread got last; that thread alone uses it. */
+  private long lastArrivalNanos;
+
   ControlChannel(Connection connection, String label) {
     this(connection, label, MAX_MESSAGE, "maxControlMessage");
   }
@@ -136,15 +142,25 @@ final class ControlChannel implements AutoCloseable {
         Thread.currentThread().interrupt();
         throw new MigrationException(label + ": interrupted while waiting for the peer", e);
       }
-      if (o instanceof Envelope env) {
-        log.trace("{}: received {}", label, env.getBodyCase());
-        return env;
+      if (o instanceof Arrival a) {
+        log.trace("{}: received {}", label, a.envelope().getBodyCase());
+        lastArrivalNanos = a.nanos();
+        return a.envelope();
       }
       if (o instanceof Lost lost) {
         inbox.add(lost); // every later receive fails the same way
         throw lost.cause();
       }
     }
+  }
+
+  /**
+   * When the message last returned by {@link #receive} or {@link #poll} arrived
+   * ({@link System#nanoTime()}): it may have waited in the queue while the receiving thread was
+   * busy, and a timing such as the downtime must not count that wait.
+   */
+  long lastArrivalNanos() {
+    return lastArrivalNanos;
   }
 
   /** Wakes a thread waiting in {@link #receive} so that it checks its interrupt condition. */
@@ -180,7 +196,7 @@ final class ControlChannel implements AutoCloseable {
         if (env.getBodyCase() == Envelope.BodyCase.BODY_NOT_SET) {
           throw new ProtocolException(label + ": control message of an unknown kind");
         }
-        inbox.add(env);
+        inbox.add(new Arrival(env, System.nanoTime()));
       }
     } catch (MigrationException e) {
       inbox.add(new Lost(closed ? new TransportException(label + ": control connection closed")

@@ -448,14 +448,18 @@ public final class SourceMigration implements AutoCloseable {
     if (!committed) {
       throw new ProtocolException("CRIU completed the dump without the post-dump notification");
     }
+    long resumedNanos;
     try {
       Envelope e = await(BodyCase.RESUMED, "the restored tree to resume");
       destinationPid = e.getResumed().getPid();
+      // The tree ran on the destination from the moment the agent said so; the source's CRIU
+      // tearing down the frozen original meanwhile (long for a large tree) is not downtime.
+      resumedNanos = control.lastArrivalNanos();
     } catch (MigrationException e) {
       throw new MigrationException("the source tree is gone after the commit, but the agent "
           + "did not confirm that pid " + destinationPid + " runs: " + e.getMessage(), e);
     }
-    lastResumedNanos = System.nanoTime();
+    lastResumedNanos = resumedNanos;
     emit(new MigrationEvent.Resumed(Instant.now(), true, destinationPid));
     rounds.add(roundStats(round, r.stats(), shipped[0], t));
     emit(new MigrationEvent.RoundFinished(Instant.now(), rounds.get(rounds.size() - 1)));
