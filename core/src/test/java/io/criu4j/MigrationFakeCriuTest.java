@@ -228,6 +228,28 @@ class MigrationFakeCriuTest {
   // ------------------------------------------------------------------------- success
 
   @Test
+  @DisplayName("downtime ends when the agent reports the tree running, not when the source's "
+      + "CRIU finishes tearing down the original")
+  void downtimeEndsWhenTheDestinationRuns() throws Exception {
+    startAgent();
+    sourcePreflightScripts(NO_MEM_TRACK);
+    destinationPreflightScripts(NO_MEM_TRACK);
+    Duration teardown = Duration.ofMillis(1500);
+    srcFake.enqueue(Script.notifying("pre-dump", "post-dump").pause(teardown).thenSucceed()
+        .withStats(FINAL_STATS));
+    restoreScript();
+
+    MigrationReport report;
+    try (MigrationSession s = session().build()) {
+      report = s.migrate();
+    }
+
+    assertThat(report.destinationPid()).isEqualTo(RESTORED_PID);
+    assertThat(report.phases().get(MigrationPhase.COMMIT)).isGreaterThanOrEqualTo(teardown);
+    assertThat(report.downtime()).isPositive().isLessThan(teardown);
+  }
+
+  @Test
   @DisplayName("a migration without mem_track goes straight to the final dump and commits")
   void migrationCommitsAndReportsWhatHappened() throws Exception {
     startAgent();

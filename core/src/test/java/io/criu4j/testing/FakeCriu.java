@@ -297,6 +297,14 @@ public final class FakeCriu implements AutoCloseable {
               return false;
             }
           }
+          case PAUSE -> {
+            try {
+              Thread.sleep(step.pause.toMillis());
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              return false;
+            }
+          }
           case REPLY -> {
             writeFiles(step, req);
             command(FakeCriuProcess.SEND, reply(step, req).toByteArray());
@@ -446,7 +454,7 @@ public final class FakeCriu implements AutoCloseable {
     }
   }
 
-  enum Kind { NOTIFY, REPLY, RAW, DISCONNECT, CRASH, HANG }
+  enum Kind { NOTIFY, PAUSE, REPLY, RAW, DISCONNECT, CRASH, HANG }
 
   private static final class Step {
     final Kind kind;
@@ -463,6 +471,7 @@ public final class FakeCriu implements AutoCloseable {
     CriuFeatures features;
     DumpStats stats;
     List<String> logLines;
+    Duration pause;
 
     Step(Kind kind) {
       this.kind = kind;
@@ -499,6 +508,17 @@ public final class FakeCriu implements AutoCloseable {
       Step st = new Step(Kind.NOTIFY);
       st.script = name;
       st.pid = pid;
+      steps.add(st);
+      return this;
+    }
+
+    /**
+     * Adds a pause of {@code d} before the next step: CRIU still busy, for example tearing down
+     * a large dumped tree after post-dump before it replies.
+     */
+    public Script pause(Duration d) {
+      Step st = new Step(Kind.PAUSE);
+      st.pause = d;
       steps.add(st);
       return this;
     }
