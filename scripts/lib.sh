@@ -33,7 +33,8 @@ bench_cleanup() {
     for p in /proc/[0-9]*; do
         [[ -n $work ]] || break
         [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        # 2>/dev/null first: a process may end between the glob and the read.
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         if [[ $cmdline == *"$work"* ]]; then
             kill -9 "${p#/proc/}" 2>/dev/null || true
         fi
