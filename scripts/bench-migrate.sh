@@ -12,36 +12,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+source scripts/lib.sh
 
 [[ $(id -u) -eq 0 ]] || { echo "bench-migrate: ERROR: run as root (CRIU needs it)" >&2; exit 1; }
-if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    mvn -B -q -Dstyle.color=never -DskipTests package </dev/null
-fi
+bench_build -Dstyle.color=never -DskipTests package
 
 work=$(mktemp -d /dev/shm/criu4j-mbench.XXXXXX)
 disk=$(mktemp -d /var/tmp/criu4j-mbench.XXXXXX)
 # Kills every process whose command line names $work (payloads and restored copies left by an
 # interrupted run), then removes both directories.
-cleanup() {
-    local rc=$? p cmdline
-    trap - EXIT INT TERM
-    for p in /proc/[0-9]*; do
-        [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        if [[ $cmdline == *"$work"* ]]; then
-            kill -9 "${p#/proc/}" 2>/dev/null || true
-        fi
-    done
-    rm -rf -- "$work" "$disk"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_cleanup_on_exit "$work" "$disk"
 
-jar=$(ls examples/target/criu4j-examples-*.jar 2>/dev/null | grep -v -e '-sources' -e '-tests' |
-    head -1 || true)
-[[ -n $jar ]] || { echo "bench-migrate: ERROR: examples/target has no jar; build first" >&2; exit 1; }
+jar=$(bench_examples_jar bench-migrate)
 java -Dcriu4j.payload.source="$root/core/src/test/c/payload.c" \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -cp "$jar:examples/target/lib/*" io.criu4j.examples.MigrateBench \

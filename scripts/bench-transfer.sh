@@ -1,43 +1,36 @@
 #!/usr/bin/env bash
 # Benchmark: image transfer through ImageProxy -> ImageCache vs a raw socket copy of the same
-# bytes, over loopback TCP and over a Unix socket: 1 GiB of synthetic CRIU page-server traffic
-# plus 10,000 small image files (1-8 KiB), each side in its own JVM (after a warm-up transfer of
-# the same size; 3 runs, median). Prints a
-# table (MB/s, CPU seconds per GB and peak RSS per side) and last
+# bytes, over loopback TCP, over a Unix socket and over loopback TLS (mutual TLS 1.3: criu4j
+# through TlsTransport, raw through JDK SSLSockets, same certificates): 1 GiB of synthetic CRIU
+# page-server traffic plus 10,000 small image files (1-8 KiB), each side in its own JVM (after
+# a warm-up transfer of the same size; 3 runs, median). Prints a table (MB/s, CPU seconds per GB
+# and peak RSS per side), then
+#   tls: criu4j_tls_mb_s=A criu4j_plain_mb_s=B tls_vs_plain=A/B raw_tls_mb_s=C raw_plain_mb_s=D raw_tls_vs_plain=C/D
+# (plain: the tcp medians of the same run) and last
 #   transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M
-# Needs Linux; no root and no CRIU (the destination page server is an in-process fake).
+# (tcp and unix only). A run without some configuration (--transports, --modes) leaves out the
+# lines that need it.
+# Needs Linux and openssl; no root and no CRIU (the destination page server is an in-process
+# fake). The certificates (a CA and one certificate per side for 127.0.0.1 and localhost) are
+# made with scripts/certs.sh in the work directory, which is removed at the end.
 # Builds first (mvn -o -DskipTests package -pl examples -am; CRIU4J_SKIP_BUILD=1 skips it). Arguments go to
 # io.criu4j.examples.TransferBench (--page-mib, --files, --runs, --transports, --modes,
 # --jvm-option; --help). CRIU4J_BENCH_DEBUG=1 makes each side print its per-thread CPU time,
 # buffer and heap figures and when the fake CRIU finished (to stderr, marked DEBUG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
-if [[ ${CRIU4J_SKIP_BUILD:-0} != 1 ]]; then
-    mvn -B -q -o -DskipTests package -pl examples -am </dev/null
-fi
+bench_build -o -DskipTests package -pl examples -am
 
 work=$(mktemp -d /dev/shm/criu4j-transfer.XXXXXX)
-cleanup() {
-    local rc=$? p cmdline
-    trap - EXIT INT TERM
-    # Side JVMs of an interrupted run name $work on their command line.
-    for p in /proc/[0-9]*; do
-        [[ ${p#/proc/} == "$$" ]] && continue
-        cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-        if [[ $cmdline == *"$work"* ]]; then
-            kill -9 "${p#/proc/}" 2>/dev/null || true
-        fi
-    done
-    rm -rf -- "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Side JVMs of an interrupted run name $work on their command line.
+bench_cleanup_on_exit "$work"
 
-jar=$(ls examples/target/criu4j-examples-*.jar 2>/dev/null | grep -v -e '-sources' -e '-tests' |
-    head -1 || true)
-[[ -n $jar ]] || { echo "bench-transfer: ERROR: examples/target has no jar; build first" >&2; exit 1; }
+jar=$(bench_examples_jar bench-transfer)
+scripts/certs.sh init "$work/tls" >/dev/null
+for side in sender receiver; do
+    scripts/certs.sh issue "$work/tls" "$side" 127.0.0.1 localhost >/dev/null
+done
 java -cp "$jar:examples/target/lib/*" io.criu4j.examples.TransferBench \
-    --work-dir "$work/run" "$@" </dev/null
+    --work-dir "$work/run" --tls-dir "$work/tls" "$@" </dev/null

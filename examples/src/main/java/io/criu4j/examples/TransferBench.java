@@ -19,7 +19,9 @@ import io.criu4j.transport.unix.UnixTransport;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.net.InetAddress;
@@ -47,13 +49,19 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import javax.net.ssl.SSLServerSocket;
+import javax.net.ssl.SSLSocket;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * Measures image transfer through {@link ImageProxy} and {@link ImageCache} against a raw socket
- * copy of the same number of bytes, over loopback TCP and over a Unix socket. The payload is what
+ * copy of the same number of bytes, over loopback TCP, over a Unix socket and over loopback TCP
+ * with mutual TLS 1.3. The payload is what
  * a dump produces: a synthetic CRIU page-server stream (1 GiB of pages by default: OPEN2,
  * ADD_F|PE_PRESENT with page data, CLOSE) written into the proxy's {@code ps.fd} as CRIU would,
  * and 10,000 small image files (1 to 8 KiB) written into the staging directory while the pages
@@ -68,15 +76,27 @@ import picocli.CommandLine.Option;
  * files from one direct buffer with names made beforehand, so that its own garbage does not
  * inflate the sender's heap, hence RSS. Throughput counts page-stream plus file bytes over the
  * sender's wall time until the cache acknowledged the complete set (raw: until the receiver
- * acknowledged the last byte). Prints a table and, last,
+ * acknowledged the last byte).
+ *
+ * <p>The {@code tls} transport measures what mutual TLS costs: the criu4j sides connect through
+ * {@link io.criu4j.transport.tcp.TlsTransport} (each side presents its own certificate and
+ * accepts only the other's), and the raw sides copy the same bytes through JDK
+ * {@link SSLSocket}s with the same certificates (see {@link BenchTls}); the certificates come
+ * from {@code --tls-dir}. Both handshakes happen before the clock starts, as the plain
+ * connections' set-up does.
+ *
+ * <p>Prints a table and, last,
+ * {@code tls: criu4j_tls_mb_s=A criu4j_plain_mb_s=B tls_vs_plain=A/B raw_tls_mb_s=C
+ * raw_plain_mb_s=D raw_tls_vs_plain=C/D} (plain: the TCP medians of the same run) and
  * {@code transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M}: R = criu4j MB/s
  * over raw MB/s (median of the runs), X = the largest CPU seconds per GB of any criu4j side, M =
- * the largest peak RSS of a criu4j side minus that of the same raw side.
+ * the largest peak RSS of a criu4j side minus that of the same raw side, all over TCP and Unix
+ * (see {@link TransferSummary}).
  *
  * <p>Run by {@code scripts/bench-transfer.sh}. Needs Linux; no root, no CRIU.
  */
 @Command(name = "transfer-bench", mixinStandardHelpOptions = true,
-    description = "ImageProxy -> ImageCache vs raw sockets, over TCP and Unix.")
+    description = "ImageProxy -> ImageCache vs raw sockets, over TCP, Unix and TLS.")
 public final class TransferBench implements Callable<Integer> {
   private static final int PAGE = 4096;
   private static final int PAGES_PER_REQUEST = 256;
@@ -109,8 +129,8 @@ public final class TransferBench implements Callable<Integer> {
       + "paths run compiled code in the measured transfer)")
   long warmupMib;
 
-  @Option(names = "--transports", split = ",", defaultValue = "tcp,unix", description = "which "
-      + "transports to measure (default ${DEFAULT-VALUE})")
+  @Option(names = "--transports", split = ",", defaultValue = "tcp,unix,tls", description =
+      "which transports to measure: tcp, unix, tls (default ${DEFAULT-VALUE})")
   List<String> transports;
 
   @Option(names = "--modes", split = ",", defaultValue = "raw,criu4j", description = "which "
@@ -124,6 +144,14 @@ public final class TransferBench implements Callable<Integer> {
   @Option(names = "--jvm-option", description = "extra option for the side JVMs (repeatable; "
       + "default -Xmx1g)")
   List<String> jvmOptions = new ArrayList<>(List.of("-Xmx1g"));
+
+  @Option(names = "--tls-dir", description = "certificates for the tls transport, as "
+      + "scripts/certs.sh makes them: ca.pem, sender.pem, sender-key.pem, receiver.pem, "
+      + "receiver-key.pem, both certificates good for 127.0.0.1 (needed when measuring tls)")
+  Path tlsDir;
+
+  @Spec
+  CommandSpec spec;
 
   // ---- side process options (internal)
   @Option(names = "--role", hidden = true)
@@ -147,6 +175,7 @@ public final class TransferBench implements Callable<Integer> {
     if (role != null) {
       return side();
     }
+    checkOptions();
     boolean ownWork = workDir == null;
     Path work = ownWork ? Files.createTempDirectory(Paths.get("/dev/shm"), "criu4j-transfer-")
         : Files.createDirectories(workDir);
@@ -160,6 +189,41 @@ public final class TransferBench implements Callable<Integer> {
   }
 
   // ================================================================================= driver
+
+  private static final List<String> TRANSPORTS = List.of("tcp", "unix", "tls");
+  private static final List<String> MODES = List.of("raw", "criu4j");
+
+  /** Fails before any side starts on what would only fail in a side. */
+  private void checkOptions() {
+    for (String t : transports) {
+      if (!TRANSPORTS.contains(t)) {
+        throw new ParameterException(spec.commandLine(), "unknown transport '" + t
+            + "' in --transports (known: " + String.join(", ", TRANSPORTS) + ")");
+      }
+    }
+    for (String m : modes) {
+      if (!MODES.contains(m)) {
+        throw new ParameterException(spec.commandLine(), "unknown mode '" + m
+            + "' in --modes (known: " + String.join(", ", MODES) + ")");
+      }
+    }
+    if (!transports.contains("tls")) {
+      return;
+    }
+    if (tlsDir == null) {
+      throw new ParameterException(spec.commandLine(), "the tls transport needs --tls-dir DIR "
+          + "with ca.pem, sender.pem, sender-key.pem, receiver.pem and receiver-key.pem "
+          + "(scripts/certs.sh init DIR; scripts/certs.sh issue DIR sender 127.0.0.1 localhost; "
+          + "the same for receiver; scripts/bench-transfer.sh does this), or leave tls out "
+          + "of --transports");
+    }
+    List<Path> missing = BenchTls.missingFiles(tlsDir);
+    if (!missing.isEmpty()) {
+      throw new ParameterException(spec.commandLine(), "--tls-dir " + tlsDir + " lacks "
+          + missing.stream().map(p -> p.getFileName().toString()).toList()
+          + " (make them with scripts/certs.sh init/issue)");
+    }
+  }
 
   /** One side's figures. */
   record Side(long bytes, long wallNanos, long cpuNanos, long hwmKib) {
@@ -206,42 +270,17 @@ public final class TransferBench implements Callable<Integer> {
         medians.put(t + "/" + m, all.get(all.size() / 2));
       }
     }
-    if (!medians.keySet().containsAll(List.of("tcp/raw", "tcp/criu4j", "unix/raw",
-        "unix/criu4j"))) {
-      return 0; // a partial run: no summary
+    // A partial run (--transports, --modes) leaves out the summary lines it cannot make.
+    for (String line : TransferSummary.lines(medians)) {
+      System.out.println(line);
     }
-    System.out.println();
-    System.out.printf(Locale.ROOT, "%-14s %10s %12s %12s %12s %12s%n", "median", "MB/s",
-        "cpu s/GB snd", "cpu s/GB rcv", "RSS MiB snd", "RSS MiB rcv");
-    for (String key : List.of("tcp/raw", "tcp/criu4j", "unix/raw", "unix/criu4j")) {
-      Run r = medians.get(key);
-      System.out.printf(Locale.ROOT, "%-14s %10.1f %12.3f %12.3f %12d %12d%n", key,
-          r.mbPerSecond(), r.sender().cpuSecondsPerGb(), r.receiver().cpuSecondsPerGb(),
-          r.sender().hwmKib() / 1024, r.receiver().hwmKib() / 1024);
-    }
-    double tcpRatio = medians.get("tcp/criu4j").mbPerSecond()
-        / medians.get("tcp/raw").mbPerSecond();
-    double unixRatio = medians.get("unix/criu4j").mbPerSecond()
-        / medians.get("unix/raw").mbPerSecond();
-    double cpu = 0;
-    long overheadKib = 0;
-    for (String t : List.of("tcp", "unix")) {
-      Run c = medians.get(t + "/criu4j");
-      Run raw = medians.get(t + "/raw");
-      cpu = Math.max(cpu, Math.max(c.sender().cpuSecondsPerGb(),
-          c.receiver().cpuSecondsPerGb()));
-      overheadKib = Math.max(overheadKib, Math.max(c.sender().hwmKib() - raw.sender().hwmKib(),
-          c.receiver().hwmKib() - raw.receiver().hwmKib()));
-    }
-    System.out.printf(Locale.ROOT, "transfer: tcp_ratio=%.3f unix_ratio=%.3f cpu_s_per_gb=%.3f "
-        + "overhead_rss_mib=%d%n", tcpRatio, unixRatio, cpu, overheadKib / 1024);
     return 0;
   }
 
   private Run runOnce(Path work, String t, String m, int i) throws Exception {
     Path dir = Files.createDirectories(work.resolve(t + "-" + m + "-" + i));
-    String listen = t.equals("tcp") ? "tcp://127.0.0.1:0"
-        : "unix://" + dir.resolve("s.sock").toAbsolutePath();
+    String listen = t.equals("unix") ? "unix://" + dir.resolve("s.sock").toAbsolutePath()
+        : t + "://127.0.0.1:0";
     Process receiver = startSide("receiver", m, t, listen, dir);
     Process sender = null;
     try {
@@ -298,6 +337,14 @@ public final class TransferBench implements Callable<Integer> {
 
   private Process startSide(String r, String m, String t, String addr, Path dir)
       throws IOException {
+    ProcessBuilder pb = new ProcessBuilder(sideCommand(r, m, t, addr, dir))
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectError(ProcessBuilder.Redirect.INHERIT);
+    return pb.start();
+  }
+
+  /** The command line of a side JVM: this program with the driver's settings and a role. */
+  List<String> sideCommand(String r, String m, String t, String addr, Path dir) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmOptions);
@@ -306,10 +353,10 @@ public final class TransferBench implements Callable<Integer> {
         TransferBench.class.getName(), "--role", r, "--mode", m, "--transport", t,
         "--address", addr, "--work-dir", dir.toString(), "--page-mib", String.valueOf(pageMib),
         "--files", String.valueOf(files), "--warmup-mib", String.valueOf(warmupMib)));
-    ProcessBuilder pb = new ProcessBuilder(cmd)
-        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-        .redirectError(ProcessBuilder.Redirect.INHERIT);
-    return pb.start();
+    if (tlsDir != null) {
+      cmd.addAll(List.of("--tls-dir", tlsDir.toString()));
+    }
+    return cmd;
   }
 
   private static String resultOf(Process p, String what) throws Exception {
@@ -349,14 +396,16 @@ public final class TransferBench implements Callable<Integer> {
   private Object listener;
 
   private AutoCloseable listen() throws Exception {
-    boolean tcp = transport.equals("tcp");
     String shown;
     if (mode.equals("criu4j")) {
-      Listener l = (tcp ? TcpTransport.create() : UnixTransport.create())
-          .listen(URI.create(address));
+      Listener l = criu4jTransport().listen(URI.create(address));
       listener = l;
       shown = l.address().toString();
-    } else if (tcp) {
+    } else if (transport.equals("tls")) {
+      SSLServerSocket server = BenchTls.rawServer(tlsDir, role, tcpAddress(address));
+      listener = server;
+      shown = "tls://127.0.0.1:" + server.getLocalPort();
+    } else if (transport.equals("tcp")) {
       ServerSocketChannel server = ServerSocketChannel.open();
       server.bind(tcpAddress(address));
       listener = server;
@@ -370,6 +419,15 @@ public final class TransferBench implements Callable<Integer> {
     System.out.println(LISTENING + shown);
     System.out.flush();
     return (AutoCloseable) listener;
+  }
+
+  private Transport criu4jTransport() {
+    return switch (transport) {
+      case "tcp" -> TcpTransport.create();
+      case "unix" -> UnixTransport.create();
+      case "tls" -> BenchTls.transport(tlsDir, role);
+      default -> throw new IllegalArgumentException("unknown transport: " + transport);
+    };
   }
 
   private int rounds() throws Exception {
@@ -393,11 +451,13 @@ public final class TransferBench implements Callable<Integer> {
       }
       long total = pageStream + fileBytes;
       Path dir = Files.createDirectories(workDir.resolve(role + "-" + round));
-      boolean tcp = transport.equals("tcp");
-      if (mode.equals("raw")) {
-        result = role.equals("sender") ? rawSender(tcp, total) : rawReceiver(total);
+      boolean sender = role.equals("sender");
+      if (mode.equals("raw") && transport.equals("tls")) {
+        result = sender ? rawTlsSender(total) : rawTlsReceiver(total);
+      } else if (mode.equals("raw")) {
+        result = sender ? rawSender(transport.equals("tcp"), total) : rawReceiver(total);
       } else {
-        Transport tr = tcp ? TcpTransport.create() : UnixTransport.create();
+        Transport tr = criu4jTransport();
         result = role.equals("sender") ? proxySender(tr, pages, sizes, total, dir)
             : cacheReceiver(total, n, dir);
       }
@@ -538,6 +598,54 @@ public final class TransferBench implements Callable<Integer> {
         got += n;
       }
       ch.write(ByteBuffer.wrap(new byte[] {1}));
+      return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
+    }
+  }
+
+  /**
+   * The raw copy over TLS: the same bytes through a JDK {@link SSLSocket}'s streams, with the
+   * handshake done before the clock starts (criu4j's TLS connect also returns after it).
+   */
+  private Side rawTlsSender(long total) throws Exception {
+    try (SSLSocket socket = BenchTls.rawClient(tlsDir, role, tcpAddress(address))) {
+      socket.setTcpNoDelay(true);
+      socket.startHandshake();
+      OutputStream out = socket.getOutputStream();
+      InputStream in = socket.getInputStream();
+      byte[] buf = new byte[1024 * 1024];
+      long cpu0 = cpuNanos();
+      long t0 = System.nanoTime();
+      for (long left = total; left > 0; ) {
+        int n = (int) Math.min(buf.length, left);
+        out.write(buf, 0, n);
+        left -= n;
+      }
+      out.flush();
+      if (in.read() < 0) {
+        throw new IOException("receiver closed without acknowledging the last byte");
+      }
+      return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
+    }
+  }
+
+  private Side rawTlsReceiver(long total) throws Exception {
+    try (SSLSocket socket = (SSLSocket) ((SSLServerSocket) listener).accept()) {
+      socket.startHandshake();
+      InputStream in = socket.getInputStream();
+      OutputStream out = socket.getOutputStream();
+      byte[] buf = new byte[1024 * 1024];
+      long cpu0 = cpuNanos();
+      long t0 = System.nanoTime();
+      long got = 0;
+      while (got < total) {
+        int n = in.read(buf);
+        if (n < 0) {
+          throw new IOException("sender ended after " + got + " of " + total + " bytes");
+        }
+        got += n;
+      }
+      out.write(1);
+      out.flush();
       return new Side(total, System.nanoTime() - t0, cpuNanos() - cpu0, hwmKib());
     }
   }
