@@ -2,8 +2,12 @@
 # Benchmark, as root: live migration of 64 MiB, 256 MiB and 1 GiB payloads by criu4j over
 # loopback TCP (MigrationAgent in the same JVM as the MigrationSession), next to the criu command
 # line dumping to tmpfs and restoring from it, and dumping to disk, copying the images to another
-# directory on disk (fsync'ed) and restoring from the copy. 3 repetitions each; prints every run,
-# a table of medians and last
+# directory on disk (fsync'ed) and restoring from the copy, and (cli-pageserver) dumping into a
+# `criu page-server` over loopback TCP and restoring from what it wrote: CRIU's own page
+# streaming without criu4j, the floor of streaming pages through a page server. 3 repetitions
+# each; prints every run, a table of medians, then
+#   pageserver: criu4j_vs_cli_pageserver=R cli_pageserver_vs_tmpfs=R
+# and last
 #   migrate: downtime_vs_tmpfs=R downtime_vs_disk=R
 # (criu4j downtime / baseline downtime, 1 GiB payload). One unmeasured criu4j migration warms
 # the JVM up first. Builds first (mvn -q -DskipTests
