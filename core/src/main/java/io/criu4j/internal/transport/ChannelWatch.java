@@ -4,6 +4,7 @@ import io.criu4j.TransportException;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
@@ -17,14 +18,15 @@ import org.slf4j.LoggerFactory;
  * a blocking JDK {@link SocketChannel}: what {@link NioConnection} and the TLS connection of the
  * TCP transport have in common.
  *
- * <p>While a timeout is set, the owner brackets each read (resp. write) with
- * {@link #beginRead()} and {@link #endRead(long)}: the start time goes into a volatile slot that
- * the shared {@link Watchdog} checks, and when an operation overruns the watchdog claims the
- * slot and runs the owner's {@code onTimeout} action, which closes the channel and so ends the
- * blocked call. {@code endRead} then returns {@code false} and {@link #failure} names the
- * timeout (errno {@code ETIMEDOUT}). A bracketed operation costs one {@link System#nanoTime()}
- * and two atomic operations, with no allocation. One read and one write may be bracketed at a
- * time (the owner serializes them); without timeouts the owner calls the channel directly.
+ * <p>While a timeout is set, the owner brackets each read (resp. write): {@link #beginRead()},
+ * the channel call, then {@link #finishRead(long)}, or {@code throw} {@link #readFailed} if the
+ * call threw. The start time goes into a volatile slot that the shared {@link Watchdog} checks;
+ * when an operation overruns, the watchdog claims the slot and runs the owner's
+ * {@code onTimeout} action, which closes the channel and so ends the blocked call, and the
+ * operation fails with a {@link TransportException} that names the timeout (errno
+ * {@code ETIMEDOUT}). A bracketed operation costs one {@link System#nanoTime()} and two atomic
+ * operations, with no allocation. One read and one write may be bracketed at a time (the owner
+ * serializes them); without timeouts the owner calls the channel directly.
  *
  * <p>Owns nothing: the owner closes its channel, and calls {@link #markClosed()} when it does.
  * Thread-safe.
@@ -64,6 +66,7 @@ public final class ChannelWatch implements Watchdog.Watched {
   private volatile long writeStart = IDLE;
   /** Why the watchdog closed the connection, such as "read timed out after 2 s"; or null. */
   private volatile String timedOut;
+  private volatile boolean outputShutdown;
   private volatile boolean closed;
   private boolean registered; // guarded by lock
 
@@ -114,27 +117,63 @@ public final class ChannelWatch implements Watchdog.Watched {
     return writeTimeoutNanos != 0;
   }
 
-  /** Marks the start of a read; returns the value to hand to {@link #endRead}. */
+  /** Marks the start of a read; returns the value to hand to {@link #finishRead}. */
   public long beginRead() {
     return begin(READ_START);
   }
 
   /**
-   * Marks the end of the read started at {@code start}; {@code false} if the watchdog fired
-   * first (the channel is being closed, the read's result is not to be trusted).
+   * Marks the end of the read started at {@code start}.
+   *
+   * @throws TransportException if the watchdog fired first (the channel is being closed, the
+   *     read's result is not to be trusted)
    */
-  public boolean endRead(long start) {
-    return READ_START.compareAndSet(this, start, IDLE);
+  public void finishRead(long start) throws TransportException {
+    if (!READ_START.compareAndSet(this, start, IDLE)) {
+      throw failure("read", new AsynchronousCloseException());
+    }
   }
 
-  /** Marks the start of a write; returns the value to hand to {@link #endWrite}. */
+  /** Marks the end of the read started at {@code start}, which threw {@code e}; to throw. */
+  public TransportException readFailed(long start, IOException e) {
+    READ_START.compareAndSet(this, start, IDLE);
+    return failure("read", e);
+  }
+
+  /** Marks the start of a write; returns the value to hand to {@link #finishWrite}. */
   public long beginWrite() {
     return begin(WRITE_START);
   }
 
-  /** Marks the end of the write started at {@code start}; as {@link #endRead}. */
+  /** Marks the end of the write started at {@code start}; as {@link #finishRead}. */
+  public void finishWrite(long start) throws TransportException {
+    if (!endWrite(start)) {
+      throw failure("write", new AsynchronousCloseException());
+    }
+  }
+
+  /**
+   * Marks the end of the operation on the write side started at {@code start}, such as a
+   * shutdown; {@code false} if the watchdog fired first.
+   */
   public boolean endWrite(long start) {
     return WRITE_START.compareAndSet(this, start, IDLE);
+  }
+
+  /** Marks the end of the write started at {@code start}, which threw {@code e}; to throw. */
+  public TransportException writeFailed(long start, IOException e) {
+    endWrite(start);
+    return failure("write", e);
+  }
+
+  /** Records that the owner shut its output down (writes then fail with {@code EPIPE}). */
+  public void markOutputShutdown() {
+    outputShutdown = true;
+  }
+
+  /** Whether {@link #markOutputShutdown()} was called. */
+  public boolean isOutputShutdown() {
+    return outputShutdown;
   }
 
   /**
@@ -167,9 +206,8 @@ public final class ChannelWatch implements Watchdog.Watched {
    * been shut down ({@code EPIPE}, not for reads), or {@code e} itself.
    *
    * @param operation such as {@code "read"}, {@code "write"}, {@code "shutdownOutput"}
-   * @param outputShutdown whether the owner shut its output down
    */
-  public TransportException failure(String operation, IOException e, boolean outputShutdown) {
+  public TransportException failure(String operation, IOException e) {
     String timeout = timedOut;
     if (timeout != null) {
       return new TransportException(

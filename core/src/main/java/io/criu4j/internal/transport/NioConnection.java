@@ -7,7 +7,6 @@ import io.criu4j.spi.Connection;
 import io.criu4j.spi.PeerIdentity;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.Objects;
@@ -43,7 +42,6 @@ public final class NioConnection implements Connection, SpliceTarget {
   private final ReentrantLock readLock = new ReentrantLock();
   private final ReentrantLock writeLock = new ReentrantLock();
 
-  private volatile boolean outputShutdown;
   private SocketFd spliceFd; // guarded by stateLock
   private boolean spliceTried; // guarded by stateLock
 
@@ -83,7 +81,7 @@ public final class NioConnection implements Connection, SpliceTarget {
       try {
         return channel.read(dst);
       } catch (IOException e) {
-        throw failure("read", e);
+        throw watch.failure("read", e);
       }
     }
     readLock.lock();
@@ -93,12 +91,9 @@ public final class NioConnection implements Connection, SpliceTarget {
       try {
         n = channel.read(dst);
       } catch (IOException e) {
-        watch.endRead(start);
-        throw failure("read", e);
+        throw watch.readFailed(start, e);
       }
-      if (!watch.endRead(start)) {
-        throw failure("read", new AsynchronousCloseException());
-      }
+      watch.finishRead(start);
       return n;
     } finally {
       readLock.unlock();
@@ -115,7 +110,7 @@ public final class NioConnection implements Connection, SpliceTarget {
         }
         return total;
       } catch (IOException e) {
-        throw failure("write", e);
+        throw watch.failure("write", e);
       }
     }
     writeLock.lock();
@@ -126,12 +121,9 @@ public final class NioConnection implements Connection, SpliceTarget {
           channel.write(src);
         }
       } catch (IOException e) {
-        watch.endWrite(start);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!watch.endWrite(start)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -155,7 +147,7 @@ public final class NioConnection implements Connection, SpliceTarget {
         writeFully(srcs, offset, length, total);
         return total;
       } catch (IOException e) {
-        throw failure("write", e);
+        throw watch.failure("write", e);
       }
     }
     writeLock.lock();
@@ -164,12 +156,9 @@ public final class NioConnection implements Connection, SpliceTarget {
       try {
         writeFully(srcs, offset, length, total);
       } catch (IOException e) {
-        watch.endWrite(start);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!watch.endWrite(start)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -193,9 +182,9 @@ public final class NioConnection implements Connection, SpliceTarget {
   public void shutdownOutput() throws TransportException {
     try {
       channel.shutdownOutput();
-      outputShutdown = true;
+      watch.markOutputShutdown();
     } catch (IOException e) {
-      throw failure("shutdownOutput", e);
+      throw watch.failure("shutdownOutput", e);
     }
   }
 
@@ -262,9 +251,5 @@ public final class NioConnection implements Connection, SpliceTarget {
   @Override
   public String toString() {
     return description;
-  }
-
-  private TransportException failure(String operation, IOException e) {
-    return watch.failure(operation, e, outputShutdown);
   }
 }

@@ -10,7 +10,6 @@ import io.criu4j.spi.PeerIdentity;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
 import java.security.Principal;
@@ -79,7 +78,6 @@ final class TlsConnection implements Connection {
   private volatile int appBufferSize;
   private volatile int packetBufferSize;
   private volatile boolean established;
-  private volatile boolean outputShutdown;
 
   /** Decides, after the handshake and before the confirmation, whether the peer may stay. */
   interface PeerCheck {
@@ -255,13 +253,13 @@ final class TlsConnection implements Connection {
     readLock.lock();
     try {
       if (watch.isClosed()) {
-        throw failure("read", new ClosedChannelException());
+        throw watch.failure("read", new ClosedChannelException());
       }
       if (!watch.readTimed()) {
         try {
           return readLocked(dst);
         } catch (IOException e) {
-          throw failure("read", e);
+          throw watch.failure("read", e);
         }
       }
       long start = watch.beginRead();
@@ -269,12 +267,9 @@ final class TlsConnection implements Connection {
       try {
         n = readLocked(dst);
       } catch (IOException e) {
-        watch.endRead(start);
-        throw failure("read", e);
+        throw watch.readFailed(start, e);
       }
-      if (!watch.endRead(start)) {
-        throw failure("read", new AsynchronousCloseException());
-      }
+      watch.finishRead(start);
       return n;
     } finally {
       readLock.unlock();
@@ -441,9 +436,9 @@ final class TlsConnection implements Connection {
     writeLock.lock();
     try {
       if (watch.isClosed()) {
-        throw failure("write", new ClosedChannelException());
+        throw watch.failure("write", new ClosedChannelException());
       }
-      if (outputShutdown) {
+      if (watch.isOutputShutdown()) {
         throw new TransportException("output was shut down: " + description, Errnos.EPIPE,
             null);
       }
@@ -452,19 +447,16 @@ final class TlsConnection implements Connection {
           writeLocked(srcs, offset, length, total);
           return total;
         } catch (IOException e) {
-          throw failure("write", e);
+          throw watch.failure("write", e);
         }
       }
       long start = watch.beginWrite();
       try {
         writeLocked(srcs, offset, length, total);
       } catch (IOException e) {
-        watch.endWrite(start);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!watch.endWrite(start)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -520,9 +512,9 @@ final class TlsConnection implements Connection {
     writeLock.lock();
     try {
       if (watch.isClosed()) {
-        throw failure("shutdownOutput", new ClosedChannelException());
+        throw watch.failure("shutdownOutput", new ClosedChannelException());
       }
-      if (outputShutdown) {
+      if (watch.isOutputShutdown()) {
         return;
       }
       boolean timed = watch.writeTimed();
@@ -530,9 +522,9 @@ final class TlsConnection implements Connection {
       try {
         sendCloseNotify();
         channel.shutdownOutput();
-        outputShutdown = true;
+        watch.markOutputShutdown();
       } catch (IOException e) {
-        throw failure("shutdownOutput", e);
+        throw watch.failure("shutdownOutput", e);
       } finally {
         if (timed) {
           watch.endWrite(start);
@@ -589,7 +581,7 @@ final class TlsConnection implements Connection {
     // An orderly close_notify lets the peer tell the end from a truncation. Skipped while a
     // write is in progress (it may be blocked; closing the channel is what releases it), and
     // bounded in time, because a full socket buffer would block it.
-    if (established && !outputShutdown && channel.isOpen() && writeLock.tryLock()) {
+    if (established && !watch.isOutputShutdown() && channel.isOpen() && writeLock.tryLock()) {
       Deadline deadline = new Deadline(CLOSE_NOTIFY_NANOS);
       Watchdog.shared().register(deadline);
       try {
@@ -621,10 +613,6 @@ final class TlsConnection implements Connection {
     } catch (IOException e) {
       log.debug("closing {} failed", description, e);
     }
-  }
-
-  private TransportException failure(String operation, IOException e) {
-    return watch.failure(operation, e, outputShutdown);
   }
 
   /** The handshake did not finish in time. */
