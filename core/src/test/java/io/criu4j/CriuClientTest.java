@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import io.criu4j.CriuOptions.PageServerTarget;
 import io.criu4j.testing.FakeCriu.Script;
 import io.criu4j.testing.RecordedRequest;
+import io.criu4j.testing.RecordingNotifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -227,7 +228,7 @@ class CriuClientTest extends FakeCriuFixture {
     }
 
     assertThat(List.of(r1.stats(), r2.stats(), r3.stats())).containsExactly(first, second, last);
-    assertThat(notifier.calls).containsExactly("preDump", "postDump");
+    assertThat(notifier.events()).containsExactly("pre-dump", "post-dump");
     RecordedRequest pre1 = fake.takeRequestSkippingVersion();
     RecordedRequest pre2 = fake.takeRequestSkippingVersion();
     RecordedRequest dump = fake.takeRequestSkippingVersion();

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import io.criu4j.internal.rpc.CriuRpc.RequestType;
 import io.criu4j.internal.rpc.CriuRpc.Response;
 import io.criu4j.testing.FakeCriu.Script;
+import io.criu4j.testing.RecordingNotifier;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,7 +97,7 @@ class CriuFailureTest extends FakeCriuFixture {
 
     assertThat(e).isInstanceOf(ProtocolException.class)
         .hasMessageContainingAll("DUMP", "killed by signal 9", fake.binary().toString());
-    assertThat(notifier.calls).containsExactly("preDump");
+    assertThat(notifier.events()).containsExactly("pre-dump");
     assertReaped(fake.takeRequestSkippingVersion().connection().pid());
   }
 

@@ -9,6 +9,7 @@ import io.criu4j.internal.posix.Fd;
 import io.criu4j.internal.posix.Native;
 import io.criu4j.testing.FakeCriu.Script;
 import io.criu4j.testing.RecordedRequest;
+import io.criu4j.testing.RecordingNotifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,9 +33,9 @@ class CriuNotifyTest extends FakeCriuFixture {
 
     criu.dump(images, DUMP, notifier);
 
-    assertThat(notifier.calls).containsExactly("preDump", "networkLock", "queryExternalFiles",
-        "postDump", "networkUnlock", "statusReady");
-    assertThat(notifier.threads).containsOnly(Thread.currentThread());
+    assertThat(notifier.events()).containsExactly("pre-dump", "network-lock", "query-ext-files",
+        "post-dump", "network-unlock", "status-ready");
+    assertThat(notifier.threads()).containsOnly(Thread.currentThread());
     RecordedRequest dump = fake.takeRequestSkippingVersion();
     assertThat(dump.type()).isEqualTo("DUMP");
     assertThat(dump.option("notify_scripts")).isEqualTo(true);
@@ -59,8 +60,8 @@ class CriuNotifyTest extends FakeCriuFixture {
     RestoreResult result = criu.restore(images, CriuOptions.DEFAULTS, notifier);
 
     assertThat(result.pid()).isEqualTo(77);
-    assertThat(notifier.calls).containsExactly("preRestore", "setupNamespaces 77",
-        "postSetupNamespaces", "postRestore 77", "networkUnlock", "preResume", "postResume");
+    assertThat(notifier.events()).containsExactly("pre-restore", "setup-namespaces(77)",
+        "post-setup-namespaces", "post-restore(77)", "network-unlock", "pre-resume", "post-resume");
     RecordedRequest restore = fake.takeRequestSkippingVersion();
     assertThat(restore.option("notify_scripts")).isEqualTo(true);
     assertThat(restore.keepOpen()).isFalse();
@@ -116,7 +117,7 @@ class CriuNotifyTest extends FakeCriuFixture {
     assertThat(e.request()).isEqualTo("DUMP");
     assertThat(e).hasMessageContaining("DUMP").hasMessageContaining("script error");
     assertThat(e.logFile()).isEqualTo(images.resolve("dump.log"));
-    assertThat(notifier.calls).containsExactly("preDump");
+    assertThat(notifier.events()).containsExactly("pre-dump");
     RecordedRequest dump = fake.takeRequestSkippingVersion();
     assertThat(fake.takeRequest().notifySuccess()).as("pre-dump acknowledged").isTrue();
     assertThat(fake.takeRequest().notifySuccess()).as("post-dump vetoed").isFalse();
@@ -187,7 +188,7 @@ class CriuNotifyTest extends FakeCriuFixture {
 
     criu.dump(images, DUMP, notifier);
 
-    assertThat(notifier.calls).containsExactly("preDump", "postDump");
+    assertThat(notifier.events()).containsExactly("pre-dump", "post-dump");
     fake.takeRequestSkippingVersion();
     fake.takeRequest();
     RecordedRequest unknownAck = fake.takeRequest();

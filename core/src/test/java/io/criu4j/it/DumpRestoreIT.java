@@ -10,6 +10,7 @@ import io.criu4j.DumpResult;
 import io.criu4j.RestoreResult;
 import io.criu4j.testing.Payload;
 import io.criu4j.testing.RealCriu;
+import io.criu4j.testing.RecordingNotifier;
 import io.criu4j.testing.TmpfsDir;
 import java.nio.file.Files;
 import java.nio.file.Path;

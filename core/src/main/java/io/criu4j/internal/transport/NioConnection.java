@@ -6,12 +6,7 @@ import io.criu4j.internal.posix.SocketFd;
 import io.criu4j.spi.Connection;
 import io.criu4j.spi.PeerIdentity;
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
-import java.nio.channels.ClosedByInterruptException;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.Objects;
@@ -25,11 +20,11 @@ import org.slf4j.LoggerFactory;
  * domain): reads and writes go straight to the channel, so with direct buffers there is no copy
  * and no per-byte work.
  *
- * <p>Timeouts are enforced by the shared {@link Watchdog}: while a timeout is set, each read or
- * write records its start time, and the watchdog closes the channel when one overruns; the
- * blocked call then fails with a {@link TransportException} (errno {@code ETIMEDOUT}). Without
- * timeouts, calls are plain delegations. JDK exceptions are translated to
- * {@link TransportException}s that name the connection.
+ * <p>Timeouts are enforced by the shared {@link Watchdog} through a {@link ChannelWatch}: while
+ * a timeout is set, each read or write records its start time, and the watchdog closes the
+ * channel when one overruns; the blocked call then fails with a {@link TransportException}
+ * (errno {@code ETIMEDOUT}). Without timeouts, calls are plain delegations. JDK exceptions are
+ * translated to {@link TransportException}s that name the connection.
  *
  * <p>Owns its channel: {@link #close()} closes it. Thread-safe as described at
  * {@link Connection}.
@@ -37,44 +32,16 @@ import org.slf4j.LoggerFactory;
 public final class NioConnection implements Connection, SpliceTarget {
   private static final Logger log = LoggerFactory.getLogger(NioConnection.class);
 
-  /** Operation-start value: no operation in progress. */
-  private static final long IDLE = Long.MIN_VALUE;
-  /** Operation-start value: the watchdog claimed the operation and is closing the channel. */
-  private static final long FIRED = Long.MIN_VALUE + 1;
-
-  private static final VarHandle READ_START;
-  private static final VarHandle WRITE_START;
-
-  static {
-    try {
-      MethodHandles.Lookup lookup = MethodHandles.lookup();
-      READ_START = lookup.findVarHandle(NioConnection.class, "readStart", long.class);
-      WRITE_START = lookup.findVarHandle(NioConnection.class, "writeStart", long.class);
-    } catch (ReflectiveOperationException e) {
-      throw new ExceptionInInitializerError(e);
-    }
-  }
-
   private final SocketChannel channel;
   private final String description;
   private final PeerIdentity peer;
-  private final Watchdog.Watched watched = this::check;
+  private final ChannelWatch watch;
+  /** Orders {@link #close()} after a {@link #spliceFd()} that reads the channel's descriptor. */
   private final Object stateLock = new Object();
   /** Serializes timed reads (resp. writes), which share one start-time slot. */
   private final ReentrantLock readLock = new ReentrantLock();
   private final ReentrantLock writeLock = new ReentrantLock();
 
-  private volatile long readTimeoutNanos;
-  private volatile long writeTimeoutNanos;
-  @SuppressWarnings("unused") // accessed through READ_START
-  private volatile long readStart = IDLE;
-  @SuppressWarnings("unused") // accessed through WRITE_START
-  private volatile long writeStart = IDLE;
-  /** Why the watchdog closed the connection, such as "read timed out after 2 s"; or null. */
-  private volatile String timedOut;
-  private volatile boolean outputShutdown;
-  private volatile boolean closed;
-  private boolean registered; // guarded by stateLock
   private SocketFd spliceFd; // guarded by stateLock
   private boolean spliceTried; // guarded by stateLock
 
@@ -82,6 +49,7 @@ public final class NioConnection implements Connection, SpliceTarget {
     this.channel = channel;
     this.description = description;
     this.peer = peer;
+    this.watch = new ChannelWatch(channel, description, this::close, this::close);
   }
 
   /**
@@ -109,26 +77,23 @@ public final class NioConnection implements Connection, SpliceTarget {
 
   @Override
   public int read(ByteBuffer dst) throws TransportException {
-    if (readTimeoutNanos == 0) {
+    if (!watch.readTimed()) {
       try {
         return channel.read(dst);
       } catch (IOException e) {
-        throw failure("read", e);
+        throw watch.failure("read", e);
       }
     }
     readLock.lock();
     try {
-      long start = begin(READ_START);
+      long start = watch.beginRead();
       int n;
       try {
         n = channel.read(dst);
       } catch (IOException e) {
-        READ_START.compareAndSet(this, start, IDLE);
-        throw failure("read", e);
+        throw watch.readFailed(start, e);
       }
-      if (!READ_START.compareAndSet(this, start, IDLE)) {
-        throw failure("read", new AsynchronousCloseException());
-      }
+      watch.finishRead(start);
       return n;
     } finally {
       readLock.unlock();
@@ -138,30 +103,27 @@ public final class NioConnection implements Connection, SpliceTarget {
   @Override
   public int write(ByteBuffer src) throws TransportException {
     int total = src.remaining();
-    if (writeTimeoutNanos == 0) {
+    if (!watch.writeTimed()) {
       try {
         while (src.hasRemaining()) {
           channel.write(src);
         }
         return total;
       } catch (IOException e) {
-        throw failure("write", e);
+        throw watch.failure("write", e);
       }
     }
     writeLock.lock();
     try {
-      long start = begin(WRITE_START);
+      long start = watch.beginWrite();
       try {
         while (src.hasRemaining()) {
           channel.write(src);
         }
       } catch (IOException e) {
-        WRITE_START.compareAndSet(this, start, IDLE);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!WRITE_START.compareAndSet(this, start, IDLE)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -180,26 +142,23 @@ public final class NioConnection implements Connection, SpliceTarget {
     for (int i = offset; i < offset + length; i++) {
       total += srcs[i].remaining();
     }
-    if (writeTimeoutNanos == 0) {
+    if (!watch.writeTimed()) {
       try {
         writeFully(srcs, offset, length, total);
         return total;
       } catch (IOException e) {
-        throw failure("write", e);
+        throw watch.failure("write", e);
       }
     }
     writeLock.lock();
     try {
-      long start = begin(WRITE_START);
+      long start = watch.beginWrite();
       try {
         writeFully(srcs, offset, length, total);
       } catch (IOException e) {
-        WRITE_START.compareAndSet(this, start, IDLE);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!WRITE_START.compareAndSet(this, start, IDLE)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -223,49 +182,25 @@ public final class NioConnection implements Connection, SpliceTarget {
   public void shutdownOutput() throws TransportException {
     try {
       channel.shutdownOutput();
-      outputShutdown = true;
+      watch.markOutputShutdown();
     } catch (IOException e) {
-      throw failure("shutdownOutput", e);
+      throw watch.failure("shutdownOutput", e);
     }
   }
 
   @Override
   public void setReadTimeout(Duration timeout) {
-    readTimeoutNanos = Timeouts.toNanos("readTimeout", timeout);
-    timeoutsChanged();
+    watch.setReadTimeout(timeout);
   }
 
   @Override
   public void setWriteTimeout(Duration timeout) {
-    writeTimeoutNanos = Timeouts.toNanos("writeTimeout", timeout);
-    timeoutsChanged();
-  }
-
-  private void timeoutsChanged() {
-    boolean watch = readTimeoutNanos != 0 || writeTimeoutNanos != 0;
-    synchronized (stateLock) {
-      if (closed) {
-        return;
-      }
-      if (watch && !registered) {
-        Watchdog.shared().register(watched);
-        registered = true;
-        return;
-      }
-      if (!watch && registered) {
-        Watchdog.shared().unregister(watched);
-        registered = false;
-        return;
-      }
-    }
-    if (watch) {
-      Watchdog.shared().reschedule();
-    }
+    watch.setWriteTimeout(timeout);
   }
 
   @Override
   public boolean isOpen() {
-    return !closed && channel.isOpen();
+    return !watch.isClosed() && channel.isOpen();
   }
 
   /**
@@ -276,7 +211,7 @@ public final class NioConnection implements Connection, SpliceTarget {
   @Override
   public SocketFd spliceFd() {
     synchronized (stateLock) {
-      if (closed) {
+      if (watch.isClosed()) {
         return null;
       }
       if (!spliceTried) {
@@ -297,13 +232,8 @@ public final class NioConnection implements Connection, SpliceTarget {
   @Override
   public void close() {
     synchronized (stateLock) {
-      if (closed) {
+      if (!watch.markClosed()) {
         return;
-      }
-      closed = true;
-      if (registered) {
-        Watchdog.shared().unregister(watched);
-        registered = false;
       }
     }
     // First the duplicate: if a spliced write blocks on it, it shuts the socket down, which
@@ -321,64 +251,5 @@ public final class NioConnection implements Connection, SpliceTarget {
   @Override
   public String toString() {
     return description;
-  }
-
-  private long begin(VarHandle slot) {
-    long start = System.nanoTime();
-    if (start == IDLE || start == FIRED) {
-      start = FIRED + 1;
-    }
-    slot.setVolatile(this, start);
-    return start;
-  }
-
-  /** Called by the watchdog thread. */
-  private long check(long now) {
-    return Math.min(
-        check(READ_START, readTimeoutNanos, now, "read"),
-        check(WRITE_START, writeTimeoutNanos, now, "write"));
-  }
-
-  private long check(VarHandle slot, long timeout, long now, String operation) {
-    if (timeout == 0) {
-      return Long.MAX_VALUE;
-    }
-    long start = (long) slot.getVolatile(this);
-    if (start == IDLE || start == FIRED) {
-      return timeout;
-    }
-    long elapsed = now - start;
-    if (elapsed < timeout) {
-      return timeout - elapsed;
-    }
-    if (slot.compareAndSet(this, start, FIRED)) {
-      timedOut = operation + " timed out after " + Timeouts.format(timeout);
-      log.debug("{} on {}; closing the connection", timedOut, description);
-      close();
-      return Long.MAX_VALUE;
-    }
-    return timeout; // the operation ended just now
-  }
-
-  private TransportException failure(String operation, IOException e) {
-    String timeout = timedOut;
-    if (timeout != null) {
-      return new TransportException(
-          timeout + "; connection closed: " + description, Errnos.ETIMEDOUT, e);
-    }
-    if (e instanceof ClosedByInterruptException) {
-      close(); // the JDK closed the channel; release the rest
-      return new TransportException(
-          operation + " interrupted; connection closed: " + description, Errnos.ECANCELED, e);
-    }
-    if (closed || !channel.isOpen()) {
-      return new TransportException("connection closed: " + description, e);
-    }
-    if (e instanceof ClosedChannelException && outputShutdown && !"read".equals(operation)) {
-      return new TransportException("output was shut down: " + description, Errnos.EPIPE, e);
-    }
-    String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-    return new TransportException(
-        operation + " failed on " + description + ": " + detail, Errnos.of(e), e);
   }
 }

@@ -750,12 +750,7 @@ public final class MuxConnection implements AutoCloseable {
         if (o.queuedBytes >= credit) {
           return false; // no credit beyond the queued bytes: buffer (the peer may grant none)
         }
-        if (o.queuedBytes == 0
-            && !channelBusy
-            && control.isEmpty()
-            && pendingEndImage == null
-            && (peerGoodbye
-                || (grantDirty.isEmpty() && connPendingGrant < connectionGrantThreshold))) {
+        if (channelFreeForDirectLocked(o)) {
           maxFrame = peerHello.maxFramePayload();
           n =
               (int)
@@ -765,37 +760,9 @@ public final class MuxConnection implements AutoCloseable {
           break;
         }
         // The writer thread is busy or has this stream's bytes or frames to send first.
-        waiters++;
-        directWaiters++;
-        try {
-          awaitApp("the channel, to write on " + s.describe());
-        } finally {
-          waiters--;
-          directWaiters--;
-        }
+        awaitChannelLocked("the channel, to write on " + s.describe());
       }
-      // This stream's queue holds no unsent bytes: only its OPEN frame, and chunks already sent
-      // (the writer thread is not writing, so none is in flight).
-      directCtrl.clear();
-      for (Object item; (item = o.queue.pollFirst()) != null; ) {
-        if (item instanceof Frame f) {
-          FrameCodec.encode(f, directCtrl);
-          framesSent++;
-          ctrlFrames = true;
-        } else {
-          pool.release(((StreamState.Chunk) item).buf);
-        }
-      }
-      if (o.inReady) {
-        o.inReady = false;
-        ready.remove(s);
-      }
-      o.credit -= n;
-      connSendCredit -= n;
-      o.written += n;
-      channelBusy = true;
-      directBusy = true;
-      writeStarted = System.nanoTime();
+      ctrlFrames = claimChannelLocked(s, n);
     } finally {
       lock.unlock();
     }
@@ -828,32 +795,104 @@ public final class MuxConnection implements AutoCloseable {
       failed = e;
     } finally {
       Arrays.fill(directGather, 0, parts, null);
-      lock.lock();
-      try {
-        if (failed == null) {
-          framesSent += frames;
-          bytesSent += bytes;
-          dataSent += n;
-        }
-        channelBusy = false;
-        directBusy = false;
-        writeStarted = 0;
-        if (failed != null && !terminated && failure == null) {
-          failLocked(new TransportException(label + ": write failed: " + failed, failed), false);
-        }
-        writerCond.signal();
-        if (directWaiters > 0) {
-          appCond.signalAll();
-        }
-        if (failed != null) {
-          throwIfFailedLocked();
-          throw new TransportException(label + ": connection closed", failed);
-        }
-      } finally {
-        lock.unlock();
-      }
+      // One gathering write: nothing of it counts unless all of it went out.
+      releaseChannel(failed, failed == null ? frames : 0, failed == null ? bytes : 0, n);
     }
     return true;
+  }
+
+  /**
+   * Whether the channel is free for a direct or spliced write of stream {@code o}: none of its
+   * bytes queued, the writer thread idle and nothing for it to send first (control frames, an
+   * END_OF_IMAGE, grants due, unless the peer said goodbye and needs none).
+   */
+  private boolean channelFreeForDirectLocked(StreamState.Out o) {
+    return o.queuedBytes == 0
+        && !channelBusy
+        && control.isEmpty()
+        && pendingEndImage == null
+        && (peerGoodbye
+            || (grantDirty.isEmpty() && connPendingGrant < connectionGrantThreshold));
+  }
+
+  /** Waits, as a direct writer, for the channel or credit to change. */
+  private void awaitChannelLocked(String what) throws TransportException {
+    waiters++;
+    directWaiters++;
+    try {
+      awaitApp(what);
+    } finally {
+      waiters--;
+      directWaiters--;
+    }
+  }
+
+  /**
+   * Claims the channel for a direct or spliced write of {@code total} data bytes on {@code s},
+   * once {@link #channelFreeForDirectLocked} holds: takes the stream's queued frames into
+   * {@link #directCtrl} (flipped by the caller), releases its chunks (all already sent), leaves
+   * the writer's ready list, and takes the credit. Returns whether there are frames to send
+   * first.
+   */
+  private boolean claimChannelLocked(StreamState s, int total) {
+    StreamState.Out o = s.out;
+    // This stream's queue holds no unsent bytes: only its OPEN frame, and chunks already sent
+    // (the writer thread is not writing, so none is in flight).
+    boolean ctrlFrames = false;
+    directCtrl.clear();
+    for (Object item; (item = o.queue.pollFirst()) != null; ) {
+      if (item instanceof Frame f) {
+        FrameCodec.encode(f, directCtrl);
+        framesSent++;
+        ctrlFrames = true;
+      } else {
+        pool.release(((StreamState.Chunk) item).buf);
+      }
+    }
+    if (o.inReady) {
+      o.inReady = false;
+      ready.remove(s);
+    }
+    o.credit -= total;
+    connSendCredit -= total;
+    o.written += total;
+    channelBusy = true;
+    directBusy = true;
+    writeStarted = System.nanoTime();
+    return ctrlFrames;
+  }
+
+  /**
+   * Gives the channel back after a direct or spliced write, counting {@code frames} and
+   * {@code bytes} as sent, and {@code data} bytes of data if the write succeeded. A failed write
+   * fails the connection and is rethrown as a {@link TransportException}.
+   */
+  private void releaseChannel(IOException failed, int frames, long bytes, int data)
+      throws MigrationException {
+    lock.lock();
+    try {
+      framesSent += frames;
+      bytesSent += bytes;
+      if (failed == null) {
+        dataSent += data;
+      }
+      channelBusy = false;
+      directBusy = false;
+      writeStarted = 0;
+      if (failed != null && !terminated && failure == null) {
+        failLocked(new TransportException(label + ": write failed: " + failed, failed), false);
+      }
+      writerCond.signal();
+      if (directWaiters > 0) {
+        appCond.signalAll();
+      }
+      if (failed != null) {
+        throwIfFailedLocked();
+        throw new TransportException(label + ": connection closed", failed);
+      }
+    } finally {
+      lock.unlock();
+    }
   }
 
   /**
@@ -921,14 +960,7 @@ public final class MuxConnection implements AutoCloseable {
           }
           boolean othersFirst = o.spliceBatchMark == writerBatches && othersSendableLocked(s);
           long credit = Math.min(o.credit, connSendCredit);
-          if (!othersFirst
-              && credit > prefixLen
-              && o.queuedBytes == 0
-              && !channelBusy
-              && control.isEmpty()
-              && pendingEndImage == null
-              && (peerGoodbye
-                  || (grantDirty.isEmpty() && connPendingGrant < connectionGrantThreshold))) {
+          if (!othersFirst && credit > prefixLen && channelFreeForDirectLocked(o)) {
             maxFrame = peerHello.maxFramePayload();
             take = (int) Math.min(Math.min(n, credit - prefixLen),
                 MAX_BATCH_DATA_BYTES - prefixLen);
@@ -938,37 +970,10 @@ public final class MuxConnection implements AutoCloseable {
               || !grantDirty.isEmpty()) {
             writerCond.signal();
           }
-          waiters++;
-          directWaiters++;
-          try {
-            awaitApp("the channel or credit, to write on " + s.describe());
-          } finally {
-            waiters--;
-            directWaiters--;
-          }
+          awaitChannelLocked("the channel or credit, to write on " + s.describe());
         }
-        directCtrl.clear();
-        for (Object item; (item = o.queue.pollFirst()) != null; ) {
-          if (item instanceof Frame f) {
-            FrameCodec.encode(f, directCtrl);
-            framesSent++;
-            ctrlFrames = true;
-          } else {
-            pool.release(((StreamState.Chunk) item).buf);
-          }
-        }
-        if (o.inReady) {
-          o.inReady = false;
-          ready.remove(s);
-        }
-        int total = prefixLen + take;
-        o.credit -= total;
-        connSendCredit -= total;
-        o.written += total;
+        ctrlFrames = claimChannelLocked(s, prefixLen + take);
         o.spliceBatchMark = writerBatches;
-        channelBusy = true;
-        directBusy = true;
-        writeStarted = System.nanoTime();
       } finally {
         lock.unlock();
       }
@@ -999,30 +1004,8 @@ public final class MuxConnection implements AutoCloseable {
       } catch (IOException e) {
         failed = e;
       } finally {
-        lock.lock();
-        try {
-          framesSent += frames;
-          bytesSent += bytes;
-          if (failed == null) {
-            dataSent += total;
-          }
-          channelBusy = false;
-          directBusy = false;
-          writeStarted = 0;
-          if (failed != null && !terminated && failure == null) {
-            failLocked(new TransportException(label + ": write failed: " + failed, failed), false);
-          }
-          writerCond.signal();
-          if (directWaiters > 0) {
-            appCond.signalAll();
-          }
-          if (failed != null) {
-            throwIfFailedLocked();
-            throw new TransportException(label + ": connection closed", failed);
-          }
-        } finally {
-          lock.unlock();
-        }
+        // Frame by frame: what went out before a failure counts.
+        releaseChannel(failed, frames, bytes, total);
       }
       return take;
     }

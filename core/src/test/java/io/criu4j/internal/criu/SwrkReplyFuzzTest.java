@@ -1,7 +1,5 @@
 package io.criu4j.internal.criu;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.criu4j.CriuException;
 import io.criu4j.MigrationException;
@@ -16,19 +14,12 @@ import io.criu4j.internal.rpc.CriuRpc.RequestType;
 import io.criu4j.internal.rpc.CriuRpc.Response;
 import io.criu4j.testing.Fuzz;
 import io.criu4j.testing.Fuzz.Verdict;
+import io.criu4j.testing.FuzzTarget;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Fuzz target "criu-reply": {@link SwrkConnection#call} receiving arbitrary packets where CRIU's
@@ -47,39 +38,22 @@ import org.junit.jupiter.params.provider.MethodSource;
  * packet is closed (handed to the handler, which closes it, or closed by the connection), and
  * the fake CRIU's thread ends.
  */
-class SwrkReplyFuzzTest {
-  static final String TARGET = "criu-reply";
+class SwrkReplyFuzzTest extends FuzzTarget {
   private static final List<String> THREADS = List.of("fake-criu-fuzz");
+
+  SwrkReplyFuzzTest() {
+    super("criu-reply", Duration.ofSeconds(10));
+  }
 
   @FuzzTest(maxDuration = "5s")
   void replyHandling(byte[] input) {
     check(input);
   }
 
-  @ParameterizedTest(allowZeroInvocations = true)
-  @MethodSource("regressions")
-  void savedCrashingInputsStayFixed(Path input) throws Exception {
-    check(Files.readAllBytes(input));
-  }
-
-  static Stream<Path> regressions() throws Exception {
-    return Fuzz.regressions(TARGET);
-  }
-
-  @AfterAll
-  static void report() {
-    Fuzz.report(TARGET);
-  }
-
-  static void check(byte[] input) {
-    Fuzz.warmUp(TARGET, () -> run(seeds().get(0)));
-    Fuzz.check(TARGET, input, Duration.ofSeconds(10), Fuzz.ALLOCATION_BOUND + 16L * input.length,
-        () -> run(input));
-  }
-
   private record Packet(int fds, byte[] data) {}
 
-  private static Verdict run(byte[] input) throws Exception {
+  @Override
+  protected Verdict run(byte[] input) throws Exception {
     ByteBuffer in = ByteBuffer.wrap(input);
     int mode = in.hasRemaining() ? in.get() : 0;
     List<Packet> packets = new ArrayList<>();
@@ -171,7 +145,8 @@ class SwrkReplyFuzzTest {
   }
 
   /** Notifications with and without descriptors, then the final reply; a failed reply. */
-  static List<byte[]> seeds() {
+  @Override
+  protected List<byte[]> seeds() {
     Response preDump = notify("pre-dump");
     Response ext = notify("query-ext-files");
     Response post = notify("post-dump");
@@ -203,19 +178,5 @@ class SwrkReplyFuzzTest {
       out.write(data, 0, data.length);
     }
     return out.toByteArray();
-  }
-
-  @Test
-  void seedsPass() {
-    for (byte[] seed : seeds()) {
-      check(seed);
-    }
-  }
-
-  @Test
-  @EnabledIfSystemProperty(named = "fuzz.writeSeeds", matches = "true")
-  void writeSeeds() throws Exception {
-    Fuzz.writeSeeds(SwrkReplyFuzzTest.class, "replyHandling", seeds());
-    assertThat(seeds()).isNotEmpty();
   }
 }

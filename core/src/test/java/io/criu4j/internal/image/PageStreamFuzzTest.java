@@ -6,28 +6,21 @@ import static io.criu4j.internal.image.PageStreamParser.PS_IOV_ADD_F;
 import static io.criu4j.internal.image.PageStreamParser.PS_IOV_CLOSE;
 import static io.criu4j.internal.image.PageStreamParser.PS_IOV_FORCE_CLOSE;
 import static io.criu4j.internal.image.PageStreamParser.PS_IOV_GET;
-import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.criu4j.ProtocolException;
 import io.criu4j.testing.Fuzz;
 import io.criu4j.testing.Fuzz.Verdict;
+import io.criu4j.testing.FuzzTarget;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Random;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Fuzz target "page-stream": the {@code page_server_iov} parser ({@link PageStreamParser}) on
@@ -40,38 +33,21 @@ import org.junit.jupiter.params.provider.MethodSource;
  * with each other; a spent parser refuses more input with {@link IllegalStateException}; and it
  * allocates nothing in proportion to {@code nr_pages}.
  */
-class PageStreamFuzzTest {
-  static final String TARGET = "page-stream";
+class PageStreamFuzzTest extends FuzzTarget {
+  PageStreamFuzzTest() {
+    super("page-stream", Duration.ofSeconds(5));
+  }
 
   @FuzzTest(maxDuration = "5s")
   void pageStreamParser(byte[] input) {
     check(input);
   }
 
-  @ParameterizedTest(allowZeroInvocations = true)
-  @MethodSource("regressions")
-  void savedCrashingInputsStayFixed(Path input) throws Exception {
-    check(Files.readAllBytes(input));
-  }
-
-  static Stream<Path> regressions() throws Exception {
-    return Fuzz.regressions(TARGET);
-  }
-
-  @AfterAll
-  static void report() {
-    Fuzz.report(TARGET);
-  }
-
-  static void check(byte[] input) {
-    Fuzz.check(TARGET, input, Duration.ofSeconds(5), Fuzz.ALLOCATION_BOUND + 16L * input.length,
-        () -> run(input));
-  }
-
   /** The outcome of one parse: the exception message, or the counts. */
   private record Outcome(String failure, PageStreamParser.Stats stats, boolean boundary) {}
 
-  private static Verdict run(byte[] input) throws Exception {
+  @Override
+  protected Verdict run(byte[] input) throws Exception {
     int config = input.length > 0 ? input[0] : 0;
     int headerSize = (config & 1) == 0 ? PageStreamParser.HEADER_SIZE_V1
         : PageStreamParser.HEADER_SIZE_V2;
@@ -131,7 +107,8 @@ class PageStreamFuzzTest {
   }
 
   /** Valid streams of both header sizes, in the input layout above. */
-  static List<byte[]> seeds() {
+  @Override
+  protected List<byte[]> seeds() {
     List<byte[]> seeds = new java.util.ArrayList<>();
     for (int headerSize : new int[] {24, 32}) {
       int config = headerSize == 32 ? 1 : 0;
@@ -161,13 +138,6 @@ class PageStreamFuzzTest {
   }
 
   @Test
-  void seedsAreAccepted() {
-    for (byte[] seed : seeds()) {
-      check(seed);
-    }
-  }
-
-  @Test
   void anAbsurdPageCountIsRejectedWithoutAllocating() {
     var enc = new PageStreamParserTest.Encoder(32, 4096, 1);
     enc.header(PageStreamParser.PS_IOV_ADD, 0, Long.MAX_VALUE / 4096, 0, 1L << 8 | 1);
@@ -175,13 +145,5 @@ class PageStreamFuzzTest {
     check(input);
     assertThatThrownBy(() -> new PageStreamParser(32, 4096).feed(ByteBuffer.wrap(enc.bytes())))
         .isInstanceOf(ProtocolException.class).hasMessageContaining("absurd nr_pages");
-  }
-
-  /** Writes {@link #seeds()} where Jazzer looks for this target's inputs. */
-  @Test
-  @EnabledIfSystemProperty(named = "fuzz.writeSeeds", matches = "true")
-  void writeSeeds() throws Exception {
-    Fuzz.writeSeeds(PageStreamFuzzTest.class, "pageStreamParser", seeds());
-    assertThat(seeds()).isNotEmpty();
   }
 }

@@ -1,6 +1,5 @@
 package io.criu4j.internal.migrate;
 
-import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
@@ -23,20 +22,15 @@ import io.criu4j.spi.Transport;
 import io.criu4j.spi.Transports;
 import io.criu4j.testing.Fuzz;
 import io.criu4j.testing.Fuzz.Verdict;
+import io.criu4j.testing.FuzzTarget;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Fuzz target "control": the bytes a peer sends on a migration's control connection after the
@@ -50,41 +44,31 @@ import org.junit.jupiter.params.provider.MethodSource;
  * allocated from a length prefix beyond the 1 MiB limit; the end of input is seen within the
  * deadline; the reader thread and the connection are gone after {@link ControlChannel#close()}.
  */
-class ControlFuzzTest {
-  static final String TARGET = "control";
+class ControlFuzzTest extends FuzzTarget {
   private static final String LABEL = "fuzz";
   private static final List<String> THREADS = List.of("criu4j-" + LABEL + "-control");
   private static final Transport MEM = Transports.inMemory();
   private static Listener listener;
+
+  ControlFuzzTest() {
+    super("control", Duration.ofSeconds(10));
+  }
 
   @FuzzTest(maxDuration = "5s")
   void controlMessages(byte[] input) {
     check(input);
   }
 
-  @ParameterizedTest(allowZeroInvocations = true)
-  @MethodSource("regressions")
-  void savedCrashingInputsStayFixed(Path input) throws Exception {
-    check(Files.readAllBytes(input));
-  }
-
-  static Stream<Path> regressions() throws Exception {
-    return Fuzz.regressions(TARGET);
+  @Override
+  protected long allocationBound(byte[] input) {
+    return super.allocationBound(input) + ControlChannel.MAX_MESSAGE;
   }
 
   @AfterAll
-  static void report() {
-    Fuzz.report(TARGET);
+  static void closeListener() {
     if (listener != null) {
       listener.close();
     }
-  }
-
-  static void check(byte[] input) {
-    Fuzz.warmUp(TARGET, () -> run(seeds().get(0)));
-    Fuzz.check(TARGET, input, Duration.ofSeconds(10),
-        Fuzz.ALLOCATION_BOUND + ControlChannel.MAX_MESSAGE + 16L * input.length,
-        () -> run(input));
   }
 
   private static synchronized Listener listener() throws MigrationException {
@@ -94,7 +78,8 @@ class ControlFuzzTest {
     return listener;
   }
 
-  private static Verdict run(byte[] input) throws Exception {
+  @Override
+  protected Verdict run(byte[] input) throws Exception {
     int fds = Fuzz.openFds();
     Listener l = listener();
     Connection peer = MEM.connect(l.address(), Duration.ofSeconds(5));
@@ -149,7 +134,8 @@ class ControlFuzzTest {
     }
   }
 
-  static List<byte[]> seeds() {
+  @Override
+  protected List<byte[]> seeds() {
     Version criu = Version.newBuilder().setMajor(4).setMinor(1).setSublevel(1).build();
     Envelope hello = Envelope.newBuilder().setHello(Hello.newBuilder()
         .setSessionId(new UUID(1, 2).toString()).setProtocol(Wire.PROTOCOL)).build();
@@ -180,25 +166,11 @@ class ControlFuzzTest {
   }
 
   @Test
-  void seedsAreDelivered() {
-    for (byte[] seed : seeds()) {
-      check(seed);
-    }
-  }
-
-  @Test
   void aVersionAbove2To31IsTheFaultOfThePeer() {
     Version v = Version.newBuilder().setMajor(0x80000000).setMinor(1).build();
     assertThatThrownBy(() -> Wire.version(v)).isInstanceOf(ProtocolException.class)
         .hasMessageContaining("negative CRIU version");
     assertThatThrownBy(() -> Wire.sessionId("not-a-uuid")).isInstanceOf(ProtocolException.class)
         .hasMessageContaining("malformed session id");
-  }
-
-  @Test
-  @EnabledIfSystemProperty(named = "fuzz.writeSeeds", matches = "true")
-  void writeSeeds() throws Exception {
-    Fuzz.writeSeeds(ControlFuzzTest.class, "controlMessages", seeds());
-    assertThat(seeds()).isNotEmpty();
   }
 }

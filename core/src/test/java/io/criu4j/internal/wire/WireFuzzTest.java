@@ -1,24 +1,15 @@
 package io.criu4j.internal.wire;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.criu4j.MigrationException;
 import io.criu4j.ProtocolException;
 import io.criu4j.testing.Fuzz;
 import io.criu4j.testing.Fuzz.Verdict;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.criu4j.testing.FuzzTarget;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Random;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Fuzz target "wire": the bytes a sender (the image proxy) writes, arbitrary, decoded by
@@ -30,37 +21,20 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (a bug on its side), ends within the per-input deadline, frees its buffers and leaves no
  * thread or descriptor behind.
  */
-class WireFuzzTest {
-  static final String TARGET = "wire";
+class WireFuzzTest extends FuzzTarget {
   private static final List<String> THREADS = List.of("criu4j-fuzz-");
+
+  WireFuzzTest() {
+    super("wire", Duration.ofSeconds(20));
+  }
 
   @FuzzTest(maxDuration = "5s")
   void receiverOfSenderBytes(byte[] input) {
     check(input);
   }
 
-  @ParameterizedTest(allowZeroInvocations = true)
-  @MethodSource("regressions")
-  void savedCrashingInputsStayFixed(Path input) throws Exception {
-    check(Files.readAllBytes(input));
-  }
-
-  static Stream<Path> regressions() throws Exception {
-    return Fuzz.regressions(TARGET);
-  }
-
-  @AfterAll
-  static void report() {
-    Fuzz.report(TARGET);
-  }
-
-  static void check(byte[] input) {
-    Fuzz.warmUp(TARGET, () -> run(seeds().get(0)));
-    Fuzz.check(TARGET, input, Duration.ofSeconds(20), Fuzz.ALLOCATION_BOUND + 16L * input.length,
-        () -> run(input));
-  }
-
-  private static Verdict run(byte[] input) throws Exception {
+  @Override
+  protected Verdict run(byte[] input) throws Exception {
     try {
       FrameCodec.decodeAll(input);
     } catch (ProtocolException e) {
@@ -80,22 +54,9 @@ class WireFuzzTest {
   }
 
   /** A whole valid file session and a tunnel session. */
-  static List<byte[]> seeds() {
+  @Override
+  protected List<byte[]> seeds() {
     return List.of(MuxFuzzTest.validSession(new Random(1), new HashMap<>()),
         MuxFuzzTest.tunnelSession());
-  }
-
-  @Test
-  void seedsPass() {
-    for (byte[] seed : seeds()) {
-      check(seed);
-    }
-  }
-
-  @Test
-  @EnabledIfSystemProperty(named = "fuzz.writeSeeds", matches = "true")
-  void writeSeeds() throws Exception {
-    Fuzz.writeSeeds(WireFuzzTest.class, "receiverOfSenderBytes", seeds());
-    assertThat(seeds()).isNotEmpty();
   }
 }

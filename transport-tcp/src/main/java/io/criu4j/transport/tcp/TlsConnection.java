@@ -1,6 +1,7 @@
 package io.criu4j.transport.tcp;
 
 import io.criu4j.TransportException;
+import io.criu4j.internal.transport.ChannelWatch;
 import io.criu4j.internal.transport.Errnos;
 import io.criu4j.internal.transport.Timeouts;
 import io.criu4j.internal.transport.Watchdog;
@@ -8,11 +9,7 @@ import io.criu4j.spi.Connection;
 import io.criu4j.spi.PeerIdentity;
 import java.io.EOFException;
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
-import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
 import java.security.Principal;
@@ -43,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * so the peer can tell an orderly end from a truncation: an end of the TCP stream without
  * {@code close_notify} is reported as an error, never as end of stream.
  *
- * <p>Timeouts and interrupts work as for the plain TCP connection: the shared
- * {@link Watchdog} closes the channel when a timed operation overruns.
+ * <p>Timeouts and interrupts work as for the plain TCP connection (a {@link ChannelWatch}): the
+ * shared {@link Watchdog} closes the channel when a timed operation overruns.
  *
  * <p>Owns its channel. Thread-safe as described at {@link Connection}: {@link SSLEngine} allows
  * one {@code wrap} and one {@code unwrap} at the same time.
@@ -60,27 +57,11 @@ final class TlsConnection implements Connection {
   private static final long CLOSE_NOTIFY_NANOS = 200_000_000L;
   private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
 
-  private static final long IDLE = Long.MIN_VALUE;
-  private static final long FIRED = Long.MIN_VALUE + 1;
-  private static final VarHandle READ_START;
-  private static final VarHandle WRITE_START;
-
-  static {
-    try {
-      MethodHandles.Lookup lookup = MethodHandles.lookup();
-      READ_START = lookup.findVarHandle(TlsConnection.class, "readStart", long.class);
-      WRITE_START = lookup.findVarHandle(TlsConnection.class, "writeStart", long.class);
-    } catch (ReflectiveOperationException e) {
-      throw new ExceptionInInitializerError(e);
-    }
-  }
-
   private final SocketChannel channel;
   private final SSLEngine engine;
   private final String description;
   private final String peerAddress;
-  private final Watchdog.Watched watched = this::check;
-  private final Object stateLock = new Object();
+  private final ChannelWatch watch;
   private final ReentrantLock readLock = new ReentrantLock();
   private final ReentrantLock writeLock = new ReentrantLock();
 
@@ -96,17 +77,7 @@ final class TlsConnection implements Connection {
   private volatile PeerIdentity peer;
   private volatile int appBufferSize;
   private volatile int packetBufferSize;
-  private volatile long readTimeoutNanos;
-  private volatile long writeTimeoutNanos;
-  @SuppressWarnings("unused") // accessed through READ_START
-  private volatile long readStart = IDLE;
-  @SuppressWarnings("unused") // accessed through WRITE_START
-  private volatile long writeStart = IDLE;
-  private volatile String timedOut;
   private volatile boolean established;
-  private volatile boolean outputShutdown;
-  private volatile boolean closed;
-  private boolean registered; // guarded by stateLock
 
   /** Decides, after the handshake and before the confirmation, whether the peer may stay. */
   interface PeerCheck {
@@ -126,6 +97,7 @@ final class TlsConnection implements Connection {
     this.description = Objects.requireNonNull(description, "description");
     this.peerAddress = Objects.requireNonNull(peerAddress, "peerAddress");
     this.peer = PeerIdentity.of(peerAddress);
+    this.watch = new ChannelWatch(channel, description, this::abort, this::close);
     this.packetBufferSize = engine.getSession().getPacketBufferSize();
     this.appBufferSize = engine.getSession().getApplicationBufferSize();
     int net = Math.max(NET_BUFFER, packetBufferSize);
@@ -280,27 +252,24 @@ final class TlsConnection implements Connection {
   public int read(ByteBuffer dst) throws TransportException {
     readLock.lock();
     try {
-      if (closed) {
-        throw failure("read", new ClosedChannelException());
+      if (watch.isClosed()) {
+        throw watch.failure("read", new ClosedChannelException());
       }
-      if (readTimeoutNanos == 0) {
+      if (!watch.readTimed()) {
         try {
           return readLocked(dst);
         } catch (IOException e) {
-          throw failure("read", e);
+          throw watch.failure("read", e);
         }
       }
-      long start = begin(READ_START);
+      long start = watch.beginRead();
       int n;
       try {
         n = readLocked(dst);
       } catch (IOException e) {
-        READ_START.compareAndSet(this, start, IDLE);
-        throw failure("read", e);
+        throw watch.readFailed(start, e);
       }
-      if (!READ_START.compareAndSet(this, start, IDLE)) {
-        throw failure("read", new AsynchronousCloseException());
-      }
+      watch.finishRead(start);
       return n;
     } finally {
       readLock.unlock();
@@ -466,31 +435,28 @@ final class TlsConnection implements Connection {
     }
     writeLock.lock();
     try {
-      if (closed) {
-        throw failure("write", new ClosedChannelException());
+      if (watch.isClosed()) {
+        throw watch.failure("write", new ClosedChannelException());
       }
-      if (outputShutdown) {
+      if (watch.isOutputShutdown()) {
         throw new TransportException("output was shut down: " + description, Errnos.EPIPE,
             null);
       }
-      if (writeTimeoutNanos == 0) {
+      if (!watch.writeTimed()) {
         try {
           writeLocked(srcs, offset, length, total);
           return total;
         } catch (IOException e) {
-          throw failure("write", e);
+          throw watch.failure("write", e);
         }
       }
-      long start = begin(WRITE_START);
+      long start = watch.beginWrite();
       try {
         writeLocked(srcs, offset, length, total);
       } catch (IOException e) {
-        WRITE_START.compareAndSet(this, start, IDLE);
-        throw failure("write", e);
+        throw watch.writeFailed(start, e);
       }
-      if (!WRITE_START.compareAndSet(this, start, IDLE)) {
-        throw failure("write", new AsynchronousCloseException());
-      }
+      watch.finishWrite(start);
       return total;
     } finally {
       writeLock.unlock();
@@ -545,22 +511,23 @@ final class TlsConnection implements Connection {
   public void shutdownOutput() throws TransportException {
     writeLock.lock();
     try {
-      if (closed) {
-        throw failure("shutdownOutput", new ClosedChannelException());
+      if (watch.isClosed()) {
+        throw watch.failure("shutdownOutput", new ClosedChannelException());
       }
-      if (outputShutdown) {
+      if (watch.isOutputShutdown()) {
         return;
       }
-      long start = writeTimeoutNanos == 0 ? IDLE : begin(WRITE_START);
+      boolean timed = watch.writeTimed();
+      long start = timed ? watch.beginWrite() : 0;
       try {
         sendCloseNotify();
         channel.shutdownOutput();
-        outputShutdown = true;
+        watch.markOutputShutdown();
       } catch (IOException e) {
-        throw failure("shutdownOutput", e);
+        throw watch.failure("shutdownOutput", e);
       } finally {
-        if (start != IDLE) {
-          WRITE_START.compareAndSet(this, start, IDLE);
+        if (timed) {
+          watch.endWrite(start);
         }
       }
     } finally {
@@ -593,59 +560,28 @@ final class TlsConnection implements Connection {
 
   @Override
   public void setReadTimeout(Duration timeout) {
-    readTimeoutNanos = Timeouts.toNanos("readTimeout", timeout);
-    timeoutsChanged();
+    watch.setReadTimeout(timeout);
   }
 
   @Override
   public void setWriteTimeout(Duration timeout) {
-    writeTimeoutNanos = Timeouts.toNanos("writeTimeout", timeout);
-    timeoutsChanged();
-  }
-
-  private void timeoutsChanged() {
-    boolean watch = readTimeoutNanos != 0 || writeTimeoutNanos != 0;
-    synchronized (stateLock) {
-      if (closed) {
-        return;
-      }
-      if (watch && !registered) {
-        Watchdog.shared().register(watched);
-        registered = true;
-        return;
-      }
-      if (!watch && registered) {
-        Watchdog.shared().unregister(watched);
-        registered = false;
-        return;
-      }
-    }
-    if (watch) {
-      Watchdog.shared().reschedule();
-    }
+    watch.setWriteTimeout(timeout);
   }
 
   @Override
   public boolean isOpen() {
-    return !closed && channel.isOpen();
+    return !watch.isClosed() && channel.isOpen();
   }
 
   @Override
   public void close() {
-    synchronized (stateLock) {
-      if (closed) {
-        return;
-      }
-      closed = true;
-      if (registered) {
-        Watchdog.shared().unregister(watched);
-        registered = false;
-      }
+    if (!watch.markClosed()) {
+      return;
     }
     // An orderly close_notify lets the peer tell the end from a truncation. Skipped while a
     // write is in progress (it may be blocked; closing the channel is what releases it), and
     // bounded in time, because a full socket buffer would block it.
-    if (established && !outputShutdown && channel.isOpen() && writeLock.tryLock()) {
+    if (established && !watch.isOutputShutdown() && channel.isOpen() && writeLock.tryLock()) {
       Deadline deadline = new Deadline(CLOSE_NOTIFY_NANOS);
       Watchdog.shared().register(deadline);
       try {
@@ -669,78 +605,14 @@ final class TlsConnection implements Connection {
     return description;
   }
 
-  private long begin(VarHandle slot) {
-    long start = System.nanoTime();
-    if (start == IDLE || start == FIRED) {
-      start = FIRED + 1;
-    }
-    slot.setVolatile(this, start);
-    return start;
-  }
-
-  /** Called by the watchdog thread. */
-  private long check(long now) {
-    return Math.min(
-        check(READ_START, readTimeoutNanos, now, "read"),
-        check(WRITE_START, writeTimeoutNanos, now, "write"));
-  }
-
-  private long check(VarHandle slot, long timeout, long now, String operation) {
-    if (timeout == 0) {
-      return Long.MAX_VALUE;
-    }
-    long start = (long) slot.getVolatile(this);
-    if (start == IDLE || start == FIRED) {
-      return timeout;
-    }
-    long elapsed = now - start;
-    if (elapsed < timeout) {
-      return timeout - elapsed;
-    }
-    if (slot.compareAndSet(this, start, FIRED)) {
-      timedOut = operation + " timed out after " + Timeouts.format(timeout);
-      log.debug("{} on {}; closing the connection", timedOut, description);
-      abort();
-      return Long.MAX_VALUE;
-    }
-    return timeout;
-  }
-
   /** Closes without close_notify: after a timeout the stream position is unknown. */
   private void abort() {
-    synchronized (stateLock) {
-      if (!closed) {
-        closed = true;
-        if (registered) {
-          Watchdog.shared().unregister(watched);
-          registered = false;
-        }
-      }
-    }
+    watch.markClosed();
     try {
       channel.close();
     } catch (IOException e) {
       log.debug("closing {} failed", description, e);
     }
-  }
-
-  private TransportException failure(String operation, IOException e) {
-    String timeout = timedOut;
-    if (timeout != null) {
-      return new TransportException(
-          timeout + "; connection closed: " + description, Errnos.ETIMEDOUT, e);
-    }
-    if (e instanceof ClosedByInterruptException) {
-      close();
-      return new TransportException(
-          operation + " interrupted; connection closed: " + description, Errnos.ECANCELED, e);
-    }
-    if (closed || !channel.isOpen()) {
-      return new TransportException("connection closed: " + description, e);
-    }
-    String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-    return new TransportException(
-        operation + " failed on " + description + ": " + detail, Errnos.of(e), e);
   }
 
   /** The handshake did not finish in time. */

@@ -1,37 +1,51 @@
-package io.criu4j.it;
+package io.criu4j.testing;
 
 import io.criu4j.Notifier;
+import io.criu4j.internal.posix.Fd;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Records every notification CRIU sends, in order, as {@code "name"} or {@code "name(pid)"}
- * for the points that carry a pid, and lets each one proceed. Thread-safe.
+ * A {@link Notifier} that records every notification, in order, by CRIU's name for it
+ * ({@code "pre-dump"}, {@code "post-restore(77)"} for the points that carry a pid), with the
+ * thread it ran on, and lets each one proceed. Closes the descriptor of
+ * {@code orphan-pts-master}, which is the notifier's to close. Subclass and override a method
+ * to veto or block at one point.
+ *
+ * <p>Thread-safe.
  */
-class RecordingNotifier implements Notifier {
+public class RecordingNotifier implements Notifier {
   private final List<String> events = new ArrayList<>();
   private final List<Integer> pids = new ArrayList<>();
+  private final List<Thread> threads = new ArrayList<>();
 
-  synchronized List<String> events() {
+  /** The notifications so far, as {@code "name"} or {@code "name(pid)"}. */
+  public synchronized List<String> events() {
     return List.copyOf(events);
   }
 
-  /** Names only, without pids. */
-  synchronized List<String> names() {
+  /** The notifications so far, names only, without pids. */
+  public synchronized List<String> names() {
     return events.stream().map(e -> e.replaceFirst("\\(.*\\)$", "")).toList();
   }
 
   /** The pids that came with pid-carrying notifications, in order. */
-  synchronized List<Integer> pids() {
+  public synchronized List<Integer> pids() {
     return List.copyOf(pids);
   }
 
-  synchronized void record(String name) {
-    events.add(name);
+  /** The thread of each notification, in order. */
+  public synchronized List<Thread> threads() {
+    return List.copyOf(threads);
   }
 
-  synchronized void record(String name, int pid) {
-    events.add(name + "(" + pid + ")");
+  protected synchronized void record(String name) {
+    events.add(name);
+    threads.add(Thread.currentThread());
+  }
+
+  protected synchronized void record(String name, int pid) {
+    record(name + "(" + pid + ")");
     pids.add(pid);
   }
 
@@ -94,7 +108,7 @@ class RecordingNotifier implements Notifier {
   @Override
   public void orphanPtsMaster(int fd) throws Exception {
     record("orphan-pts-master");
-    io.criu4j.internal.posix.Fd.adopt(fd).close();
+    Fd.adopt(fd).close(); // ours to close
   }
 
   @Override
