@@ -7,12 +7,15 @@ import io.criu4j.testing.RealCriu;
 import io.criu4j.testing.TmpfsDir;
 import java.io.IOException;
 import java.net.URI;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -64,6 +67,8 @@ class FaultMatrixIT {
   private static final Duration AGENT_COMMIT_TIMEOUT = Duration.ofSeconds(4);
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static final Path TABLE = Paths.get("target", "fault-matrix.txt");
+  /** Each case's source and agent logs go to a directory named after its key in here. */
+  private static final Path LOGS = Paths.get("target", "fault-logs");
 
   /** The moments a fault is injected at, in migration order. */
   enum Phase {
@@ -216,7 +221,7 @@ class FaultMatrixIT {
   static void removePki() throws IOException {
     if (pkiDir != null) {
       try (Stream<Path> all = Files.walk(pkiDir)) {
-        for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
           Files.delete(p);
         }
       }
@@ -303,9 +308,10 @@ class FaultMatrixIT {
     String outcome;
     String migrate = "-";
     String debris = "";
+    Path logs = LOGS.resolve(key(net, phase, fault).replaceAll("[^A-Za-z0-9_-]", "_"));
+    Files.createDirectories(logs);
     try (TmpfsDir staging = TmpfsDir.create("criu4j-fault-staging-");
         TmpfsDir cache = TmpfsDir.create("criu4j-fault-cache-");
-        TmpfsDir logs = TmpfsDir.create("criu4j-fault-log-");
         Payload payload = Payload.builder().memMib(MEM_MIB).intervalMillis(10).start()) {
       // A SIGKILLed JVM cannot remove its own directories: those are checked apart (debris).
       if (fault != Fault.KILL_SOURCE) {
@@ -461,8 +467,7 @@ class FaultMatrixIT {
         // A SIGKILLed agent cannot remove its socket file; nobody may answer at it, though.
         Path file = sockets.resolve("agent.sock");
         if (Files.exists(file)) {
-          try (java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(
-              java.net.UnixDomainSocketAddress.of(file))) {
+          try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(file))) {
             leaked.add("something still listens at " + address);
           } catch (IOException refused) {
             debris = file.getFileName().toString();
@@ -485,6 +490,7 @@ class FaultMatrixIT {
       for (int p : payload.findCopies()) {
         payload.registerRestored(p); // closing kills every copy
       }
+
     } finally {
       for (int pid : criuSeen) {
         kill(pid); // leave nothing for the next case, after recording it
