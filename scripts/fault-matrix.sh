@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Fault injection on real CRIU, as root: runs FaultMatrixIT (examples module), which migrates a
 # small payload once per cell of phases x faults and injects the fault at that phase (source
-# JVM, agent JVM or a CRIU process SIGKILLed, connection reset, agent stalled, phase timeout),
-# then prints its table: one line per case with where the payload runs afterwards (SURVIVED at
-# the source or the destination, LOST, DUPLICATED, n/a), whether something leaked, whether a
-# SIGKILLed JVM left its own directories (debris), and the time the case took; then what
-# migrate() said per case, and last
+# JVM, agent JVM or a CRIU process SIGKILLed, connection reset, agent stalled, phase timeout):
+# every cell over tcp://, and the connection faults (reset, stall, timeout, agent killed; see
+# docs/faults.md) again over tls:// (mutual TLS; the reset is a kernel reset of the socket
+# under TLS, ss -K) and unix://. Then prints its table: one line per case with the transport,
+# where the payload runs afterwards (SURVIVED at the source or the destination, LOST,
+# DUPLICATED, n/a), whether something leaked, whether a SIGKILLed JVM left its own directories
+# (debris), and the time the case took; then what migrate() said per case, and last
 #   faults: tried=N survived=M lost=L duplicated=D leaks=K
-# Extra arguments go to Maven, e.g. -Dcriu4j.faults='BEFORE_COMMIT/.*' to run one row
-# (a regular expression over PHASE/FAULT). Exit code: Maven's (non-zero when a case broke the
-# invariant beyond what docs/faults.md documents).
+# counting every transport. Extra arguments go to Maven, e.g. -Dcriu4j.faults='BEFORE_COMMIT/.*'
+# to run one row over TCP: a regular expression over the key, PHASE/FAULT for TCP and
+# tls:PHASE/FAULT or unix:PHASE/FAULT for the others ('(tls|unix):.*' runs those). Each case's
+# logs stay in examples/target/fault-logs/KEY/. Exit code: Maven's (non-zero when a case broke
+# the invariant beyond what docs/faults.md documents).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,7 +13,9 @@ import java.util.concurrent.CountDownLatch;
 /**
  * A migration agent in a JVM of its own that can stop at a chosen point, so a test can inject a
  * fault there: {@code FaultAgentMain LISTEN_URI DIRECTORY [pause=POINT]
- * [commitTimeout=MILLIS] [restoreTimeout=MILLIS]}. POINT is a restore notification
+ * [commitTimeout=MILLIS] [restoreTimeout=MILLIS] [pki=DIR]}; a {@code tls://} address needs
+ * {@code pki}: the agent presents the host certificate {@code agent} of the {@link Pki} in
+ * {@code DIR} and accepts only the source's ({@code CN=source}). POINT is a restore notification
  * ({@code notify:pre-restore}, {@code notify:post-restore}, {@code notify:pre-resume}) or an
  * agent event ({@code event:PhaseStarted:PREFLIGHT}, see {@link SourceMain#token}).
  *
@@ -28,20 +30,27 @@ public final class FaultAgentMain {
   public static void main(String[] args) throws Exception {
     if (args.length < 2) {
       System.err.println("usage: FaultAgentMain LISTEN_URI DIRECTORY [pause=POINT] "
-          + "[commitTimeout=MILLIS] [restoreTimeout=MILLIS]");
+          + "[commitTimeout=MILLIS] [restoreTimeout=MILLIS] [pki=DIR]");
       System.exit(2);
     }
     String pause = "";
-    MigrationAgent.Builder b = MigrationAgent.builder().listen(URI.create(args[0]))
-        .directory(Paths.get(args[1]));
+    URI listen = URI.create(args[0]);
+    MigrationAgent.Builder b = MigrationAgent.builder().directory(Paths.get(args[1]));
+    Pki pki = null;
     for (int i = 2; i < args.length; i++) {
       String[] kv = args[i].split("=", 2);
       switch (kv[0]) {
         case "pause" -> pause = kv[1];
         case "commitTimeout" -> b.commitTimeout(Duration.ofMillis(Long.parseLong(kv[1])));
         case "restoreTimeout" -> b.restoreTimeout(Duration.ofMillis(Long.parseLong(kv[1])));
+        case "pki" -> pki = Pki.at(Paths.get(kv[1]));
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
+    }
+    if (pki != null) {
+      b.listen(pki.transport("agent").allowPeers("CN=source").build(), listen);
+    } else {
+      b.listen(listen);
     }
     CountDownLatch go = new CountDownLatch(1);
     String pauseAt = pause;

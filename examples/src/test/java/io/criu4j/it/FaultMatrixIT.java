@@ -7,12 +7,15 @@ import io.criu4j.testing.RealCriu;
 import io.criu4j.testing.TmpfsDir;
 import java.io.IOException;
 import java.net.URI;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -46,6 +49,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * criu4j cannot keep the invariant are listed in {@link #KNOWN} with the reason, and documented
  * in {@code docs/faults.md}: such a case asserts its documented outcome, every other case asserts
  * survival with no leak.
+ *
+ * <p>Every cell runs over plain {@code tcp://}; the faults whose effect depends on the connection
+ * ({@link #OTHER_TRANSPORT_CELLS}) run again over {@code tls://} (mutual TLS with certificates
+ * from {@code scripts/certs.sh}) and {@code unix://}. A reset there hits the connection itself:
+ * over TLS the kernel resets the TCP socket under the TLS session ({@code ss -K}), over Unix the
+ * source closes its socket (a Unix connection has no reset of its own).
  */
 @Tag("criu")
 @ExtendWith(RealCriu.class)
@@ -58,6 +67,8 @@ class FaultMatrixIT {
   private static final Duration AGENT_COMMIT_TIMEOUT = Duration.ofSeconds(4);
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static final Path TABLE = Paths.get("target", "fault-matrix.txt");
+  /** Each case's source and agent logs go to a directory named after its key in here. */
+  private static final Path LOGS = Paths.get("target", "fault-logs");
 
   /** The moments a fault is injected at, in migration order. */
   enum Phase {
@@ -81,6 +92,31 @@ class FaultMatrixIT {
 
   enum Side { SOURCE, AGENT }
 
+  /** The transport a case migrates over. */
+  enum Net {
+    TCP("tcp"),
+    TLS("tls"),
+    UNIX("unix");
+
+    final String scheme;
+
+    Net(String scheme) {
+      this.scheme = scheme;
+    }
+  }
+
+  /**
+   * The cells that also run over {@code tls://} and {@code unix://}: those where the connection's
+   * own code (its timeouts, its reaction to a reset, a closed peer or a close during a blocked
+   * call) decides what the session sees. The others (CRIU killed, a JVM killed before the
+   * migration touched the connection, a pause in the source's own phase listener) act the same
+   * whatever carries the bytes.
+   */
+  static final List<String> OTHER_TRANSPORT_CELLS = List.of(
+      "PAGE_TRANSFER/RESET", "PAGE_TRANSFER/STALL", "PAGE_TRANSFER/TIMEOUT",
+      "POST_DUMP_HOLD/RESET", "POST_DUMP_HOLD/STALL",
+      "BEFORE_COMMIT/RESET", "BEFORE_COMMIT/STALL", "BEFORE_COMMIT/KILL_AGENT");
+
   enum Fault {
     KILL_SOURCE("source JVM killed"),
     KILL_AGENT("agent JVM killed"),
@@ -98,7 +134,7 @@ class FaultMatrixIT {
   }
 
   /** Outcome of one case: where the payload runs (or why not), and what leaked. */
-  record Result(Phase phase, Fault fault, String outcome, String leaks, String debris,
+  record Result(Net net, Phase phase, Fault fault, String outcome, String leaks, String debris,
       String migrate, long millis) {
     boolean survived() {
       return outcome.startsWith("SURVIVED");
@@ -118,44 +154,78 @@ class FaultMatrixIT {
 
   private static final Map<String, Result> RESULTS = new ConcurrentSkipListMap<>();
 
+  /** Certificates for the TLS cells, made once for all of them; null until the first. */
+  private static Path pkiDir;
+
   /**
-   * The cases to run: all, or those whose {@code PHASE/FAULT} key matches the regular
-   * expression in the system property {@code criu4j.faults} (to repeat one cell).
+   * The cases to run: all, or those whose key matches the regular expression in the system
+   * property {@code criu4j.faults} (to repeat one cell). The key is {@code PHASE/FAULT} for the
+   * TCP cells and {@code tls:PHASE/FAULT} or {@code unix:PHASE/FAULT} for the others.
    */
   static Stream<Arguments> cases() {
     String only = System.getProperty("criu4j.faults", "");
     List<Arguments> all = new ArrayList<>();
-    for (Phase p : Phase.values()) {
-      for (Fault f : Fault.values()) {
-        if (!only.isEmpty() && !key(p, f).matches(only)) {
-          continue;
+    for (Net n : Net.values()) {
+      for (Phase p : Phase.values()) {
+        for (Fault f : Fault.values()) {
+          if (n != Net.TCP && !OTHER_TRANSPORT_CELLS.contains(key(Net.TCP, p, f))) {
+            continue;
+          }
+          if (!only.isEmpty() && !key(n, p, f).matches(only)) {
+            continue;
+          }
+          all.add(Arguments.of(n == Net.TCP ? "" : n.scheme + ": ", n, p, f));
         }
-        all.add(Arguments.of(p, f));
       }
     }
     return all.stream();
   }
 
-  static String key(Phase p, Fault f) {
-    return p.name() + "/" + f.name();
+  static String key(Net n, Phase p, Fault f) {
+    return (n == Net.TCP ? "" : n.scheme + ":") + p.name() + "/" + f.name();
   }
 
-  @ParameterizedTest(name = "{0} x {1}")
+  @ParameterizedTest(name = "{0}{2} x {3}")
   @MethodSource("cases")
   @DisplayName("a fault at any phase leaves the payload running exactly once and nothing behind")
-  void faultLeavesExactlyOneCopyAndNoLeak(Phase phase, Fault fault) throws Exception {
-    Result r = runCase(phase, fault);
-    RESULTS.put(String.format(Locale.ROOT, "%02d-%02d", phase.ordinal(), fault.ordinal()), r);
-    System.out.println("[FaultMatrixIT] " + phase.label + " x " + fault.label + ": "
+  void faultLeavesExactlyOneCopyAndNoLeak(String prefix, Net net, Phase phase, Fault fault)
+      throws Exception {
+    Result r = runCase(net, phase, fault);
+    RESULTS.put(String.format(Locale.ROOT, "%d-%02d-%02d", net.ordinal(), phase.ordinal(),
+        fault.ordinal()), r);
+    System.out.println("[FaultMatrixIT] " + prefix + phase.label + " x " + fault.label + ": "
         + r.outcome() + "; leaks: " + r.leaks() + "; migrate: " + r.migrate() + " ("
         + r.millis() + " ms)");
-    String expected = KNOWN.get(key(phase, fault));
+    String key = key(net, phase, fault);
+    String expected = KNOWN.get(key);
     if (expected == null) {
-      assertThat(r.outcome()).as("outcome of %s x %s", phase, fault).startsWith("SURVIVED");
-      assertThat(r.leaks()).as("leaks of %s x %s", phase, fault).isEqualTo("none");
+      assertThat(r.outcome()).as("outcome of %s", key).startsWith("SURVIVED");
+      assertThat(r.leaks()).as("leaks of %s", key).isEqualTo("none");
     } else {
       assertThat(r.outcome() + (r.leaks().equals("none") ? "" : " LEAK"))
-          .as("documented outcome of %s x %s", phase, fault).isEqualTo(expected);
+          .as("documented outcome of %s", key).isEqualTo(expected);
+    }
+  }
+
+  /** The certificate authority and the hosts {@code agent} and {@code source}, made once. */
+  private static synchronized Path pki() throws IOException, InterruptedException {
+    if (pkiDir == null) {
+      Path dir = Files.createTempDirectory("criu4j-fault-pki-");
+      Pki.init(dir.resolve("ca")).issue("agent", "127.0.0.1").issue("source", "127.0.0.1");
+      pkiDir = dir;
+    }
+    return pkiDir.resolve("ca");
+  }
+
+  @AfterAll
+  static void removePki() throws IOException {
+    if (pkiDir != null) {
+      try (Stream<Path> all = Files.walk(pkiDir)) {
+        for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+      pkiDir = null;
     }
   }
 
@@ -166,8 +236,8 @@ class FaultMatrixIT {
     }
     StringBuilder sb = new StringBuilder();
     StringBuilder details = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "%-24s %-24s %-24s %-5s %-7s %s%n", "phase", "fault",
-        "outcome", "leak", "debris", "ms"));
+    sb.append(String.format(Locale.ROOT, "%-9s %-24s %-24s %-24s %-5s %-7s %s%n", "transport",
+        "phase", "fault", "outcome", "leak", "debris", "ms"));
     int tried = 0;
     int survived = 0;
     int lost = 0;
@@ -175,11 +245,13 @@ class FaultMatrixIT {
     int leaks = 0;
     int debris = 0;
     for (Result r : RESULTS.values()) {
-      sb.append(String.format(Locale.ROOT, "%-24s %-24s %-24s %-5s %-7s %d%n", r.phase().label,
-          r.fault().label, r.outcome(), r.leaks().equals("none") ? "-" : "LEAK",
-          r.debris().equals("-") ? "-" : "yes", r.millis()));
-      details.append(String.format(Locale.ROOT, "# %s x %s: migrate(): %s%s%s%n",
-          r.phase().label, r.fault().label, r.migrate(),
+      sb.append(String.format(Locale.ROOT, "%-9s %-24s %-24s %-24s %-5s %-7s %d%n",
+          r.net().scheme, r.phase().label, r.fault().label, r.outcome(),
+          r.leaks().equals("none") ? "-" : "LEAK", r.debris().equals("-") ? "-" : "yes",
+          r.millis()));
+      details.append(String.format(Locale.ROOT, "# %s%s x %s: migrate(): %s%s%s%n",
+          r.net() == Net.TCP ? "" : r.net().scheme + ": ", r.phase().label, r.fault().label,
+          r.migrate(),
           r.leaks().equals("none") ? "" : "; leaks: " + r.leaks(),
           r.debris().equals("-") ? "" : "; debris of the killed JVM: " + r.debris()));
       if (r.outcome().equals("n/a")) {
@@ -213,7 +285,22 @@ class FaultMatrixIT {
 
   // ------------------------------------------------------------------------------ one case
 
-  private Result runCase(Phase phase, Fault fault) throws Exception {
+  private Result runCase(Net net, Phase phase, Fault fault) throws Exception {
+    Path pki = net == Net.TLS ? pki() : null;
+    Path sockets = net == Net.UNIX ? Files.createTempDirectory("criu4j-fault-sock-") : null;
+    try {
+      return runCase(net, phase, fault, pki, sockets);
+    } finally {
+      if (sockets != null) {
+        // Only a SIGKILLed agent leaves its socket file, counted as debris by then.
+        Files.deleteIfExists(sockets.resolve("agent.sock"));
+        Files.delete(sockets);
+      }
+    }
+  }
+
+  private Result runCase(Net net, Phase phase, Fault fault, Path pki, Path sockets)
+      throws Exception {
     long t0 = System.nanoTime();
     LeakCheck leaks = LeakCheck.begin(Duration.ofSeconds(3));
     Set<Integer> criuSeen = new TreeSet<>();
@@ -221,9 +308,10 @@ class FaultMatrixIT {
     String outcome;
     String migrate = "-";
     String debris = "";
+    Path logs = LOGS.resolve(key(net, phase, fault).replaceAll("[^A-Za-z0-9_-]", "_"));
+    Files.createDirectories(logs);
     try (TmpfsDir staging = TmpfsDir.create("criu4j-fault-staging-");
         TmpfsDir cache = TmpfsDir.create("criu4j-fault-cache-");
-        TmpfsDir logs = TmpfsDir.create("criu4j-fault-log-");
         Payload payload = Payload.builder().memMib(MEM_MIB).intervalMillis(10).start()) {
       // A SIGKILLed JVM cannot remove its own directories: those are checked apart (debris).
       if (fault != Fault.KILL_SOURCE) {
@@ -231,14 +319,25 @@ class FaultMatrixIT {
       }
       if (fault != Fault.KILL_AGENT) {
         leaks.watchDirectory(cache.path());
+        if (sockets != null) {
+          leaks.watchDirectory(sockets);
+        }
       }
       Path killedDir = fault == Fault.KILL_SOURCE ? staging.path()
           : fault == Fault.KILL_AGENT ? cache.path() : null;
       payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(10));
 
-      List<String> agentArgs = new ArrayList<>(List.of("tcp://127.0.0.1:0",
+      String listen = switch (net) {
+        case TCP -> "tcp://127.0.0.1:0";
+        case TLS -> "tls://127.0.0.1:0";
+        case UNIX -> "unix://" + sockets.resolve("agent.sock");
+      };
+      List<String> agentArgs = new ArrayList<>(List.of(listen,
           cache.path().toString(), "commitTimeout=" + AGENT_COMMIT_TIMEOUT.toMillis(),
           "restoreTimeout=10000"));
+      if (pki != null) {
+        agentArgs.add("pki=" + pki);
+      }
       if (phase.pausing == Side.AGENT) {
         agentArgs.add("pause=" + phase.point);
       }
@@ -259,6 +358,9 @@ class FaultMatrixIT {
       if (phase.pausing == Side.SOURCE) {
         sourceArgs.add(phase.point);
       }
+      if (pki != null) {
+        sourceArgs.add("pki=" + pki);
+      }
       ChildJvm source = ChildJvm.start("source", SourceMain.class, sourceArgs,
           logs.resolve("source.log"));
       boolean agentStopped = false;
@@ -277,10 +379,31 @@ class FaultMatrixIT {
         criuSeen.addAll(agentCriu);
 
         boolean applicable = true;
+        String resetNote = "";
+        String early = null;
         switch (fault) {
           case KILL_SOURCE -> source.kill();
           case KILL_AGENT -> agent.kill();
-          case RESET -> source.send("CUT");
+          case RESET -> {
+            if (net == Net.TCP) {
+              source.send("CUT");
+            } else {
+              // The fault must have hit a connection of the transport under test.
+              String word = net == Net.TLS ? "RESET" : "CUT";
+              source.send(word);
+              String done = source.awaitLine(word + " ", WAIT);
+              if (done == null || done.equals(word + " 0")) {
+                throw new AssertionError(key(net, phase, fault) + ": nothing to reset ("
+                    + done + "); source " + source.seen() + "\n" + source.logTail());
+              }
+              resetNote = (net == Net.TLS ? "TCP sockets reset under TLS: "
+                  : "Unix connections closed: ") + done.substring(word.length() + 1) + "; ";
+              // The source may have failed before it reported the reset.
+              early = source.seen().stream()
+                  .filter(l -> l.startsWith("OK ") || l.startsWith("FAILED ")).findFirst()
+                  .orElse(null);
+            }
+          }
           case STALL -> {
             agent.signal("STOP");
             agentStopped = true;
@@ -304,16 +427,15 @@ class FaultMatrixIT {
           source.kill();
           agent.kill();
           payload.close();
-          return new Result(phase, fault, "n/a", "none", "-", "no CRIU process on that side: "
-              + tree,
-              (System.nanoTime() - t0) / 1_000_000);
+          return new Result(net, phase, fault, "n/a", "none", "-",
+              "no CRIU process on that side: " + tree, (System.nanoTime() - t0) / 1_000_000);
         }
         source.send("GO");
         if (!agentStopped) {
           agent.send("GO");
         }
         if (fault != Fault.KILL_SOURCE) {
-          String end = awaitResult(source);
+          String end = early != null ? early : awaitResult(source);
           migrate = end == null ? "no result (source " + (source.isAlive() ? "hung" : "died")
               + ")" : end;
         } else {
@@ -328,7 +450,7 @@ class FaultMatrixIT {
         // The invariant is about the end state, so the sides get their time to finish.
         source.close();
         agent.close();
-        migrate = shorten(migrate);
+        migrate = resetNote + shorten(migrate);
       } finally {
         if (agentStopped) {
           agent.signal("CONT");
@@ -341,6 +463,18 @@ class FaultMatrixIT {
           leaked.add("criu " + pid + " (" + LeakCheck.cmdline(pid) + ") outlived its JVM");
         }
       }
+      if (fault == Fault.KILL_AGENT && sockets != null) {
+        // A SIGKILLed agent cannot remove its socket file; nobody may answer at it, though.
+        Path file = sockets.resolve("agent.sock");
+        if (Files.exists(file)) {
+          try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(file))) {
+            leaked.add("something still listens at " + address);
+          } catch (IOException refused) {
+            debris = file.getFileName().toString();
+            Files.delete(file);
+          }
+        }
+      }
       try {
         leaks.assertClean(payload, address);
       } catch (AssertionError e) {
@@ -348,19 +482,21 @@ class FaultMatrixIT {
       }
       if (killedDir != null) {
         try (Stream<Path> left = Files.list(killedDir)) {
-          debris = left.map(f -> f.getFileName().toString()).sorted()
-              .collect(Collectors.joining(",", "", ""));
+          String dirs = left.map(f -> f.getFileName().toString()).sorted()
+              .collect(Collectors.joining(","));
+          debris = debris.isEmpty() ? dirs : dirs.isEmpty() ? debris : debris + "," + dirs;
         }
       }
       for (int p : payload.findCopies()) {
         payload.registerRestored(p); // closing kills every copy
       }
+
     } finally {
       for (int pid : criuSeen) {
         kill(pid); // leave nothing for the next case, after recording it
       }
     }
-    return new Result(phase, fault, outcome, leaked.isEmpty() ? "none"
+    return new Result(net, phase, fault, outcome, leaked.isEmpty() ? "none"
         : String.join("; ", leaked), debris.isEmpty() ? "-" : debris, migrate,
         (System.nanoTime() - t0) / 1_000_000);
   }

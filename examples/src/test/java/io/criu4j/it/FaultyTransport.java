@@ -103,13 +103,27 @@ final class FaultyTransport implements Transport {
   /**
    * Cuts every connection opened so far and fails new ones, now, whatever the threshold: as a
    * link that goes down, seen by the writers and readers of this side as a closed connection.
+   * Returns how many of them were still open.
    */
-  void cutAll() {
+  int cutAll() {
     down = true;
     triggered.countDown();
+    int open = 0;
     for (FaultyConnection c : connections) {
+      if (c.real.isOpen()) {
+        open++;
+      }
       c.real.close();
     }
+    return open;
+  }
+
+  /**
+   * Fails every later {@link #connect} as {@link #cutAll} does, leaving the connections open so
+   * far alone: for a test that breaks those itself, below the transport.
+   */
+  void refuseNew() {
+    down = true;
   }
 
   /**

@@ -90,6 +90,34 @@ class FaultyTransportTest {
   }
 
   @Test
+  void cutAllNowReportsHowManyConnectionsWereStillOpen() throws Exception {
+    FaultyTransport faulty = FaultyTransport.passThrough(mem);
+    try (Connection closed = faulty.connect(listener.address());
+        Connection closedPeer = listener.accept(Duration.ofSeconds(5));
+        Connection open = faulty.connect(listener.address());
+        Connection openPeer = listener.accept(Duration.ofSeconds(5))) {
+      closed.close();
+      assertThat(faulty.cutAll()).isEqualTo(1);
+      assertThat(open.isOpen()).isFalse();
+    }
+  }
+
+  @Test
+  void refuseNewFailsLaterConnectsAndLeavesOpenConnectionsAlone() throws Exception {
+    FaultyTransport faulty = FaultyTransport.passThrough(mem);
+    try (Connection c = faulty.connect(listener.address());
+        Connection peer = listener.accept(Duration.ofSeconds(5))) {
+      faulty.refuseNew();
+      assertThatThrownBy(() -> faulty.connect(listener.address()))
+          .isInstanceOf(TransportException.class).hasMessageContaining("injected fault");
+      c.write(ByteBuffer.wrap(new byte[] {42}));
+      ByteBuffer got = ByteBuffer.allocate(1);
+      assertThat(peer.read(got)).isEqualTo(1);
+      assertThat(got.get(0)).isEqualTo((byte) 42);
+    }
+  }
+
+  @Test
   void holdBlocksTheWriterUntilReleased() throws Exception {
     FaultyTransport faulty = FaultyTransport.holdAfter(mem, 1_000);
     try (Connection c = faulty.connect(listener.address());

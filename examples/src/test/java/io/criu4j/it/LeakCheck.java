@@ -130,7 +130,7 @@ final class LeakCheck {
   /** Asserts that nobody accepts connections at {@code address} any more. */
   static void assertNotListening(URI address) {
     switch (address.getScheme()) {
-      case "tcp" -> {
+      case "tcp", "tls" -> {
         try (Socket s = new Socket()) {
           s.connect(new InetSocketAddress(address.getHost(), address.getPort()), 2_000);
           throw new AssertionError("something still listens at " + address);

@@ -30,6 +30,19 @@ final class Pki {
     return new Pki(dir);
   }
 
+  /** The authority that {@link #init} made in {@code dir} earlier (another JVM may have). */
+  static Pki at(Path dir) {
+    if (!Files.isRegularFile(dir.resolve("ca.pem"))) {
+      throw new IllegalArgumentException("no certificate authority in " + dir);
+    }
+    return new Pki(dir);
+  }
+
+  /** The directory holding the authority and the host certificates. */
+  Path directory() {
+    return dir;
+  }
+
   /** {@code certs.sh issue dir name sans...}; returns this. */
   Pki issue(String name, String... sans) throws IOException, InterruptedException {
     List<String> args = new ArrayList<>(List.of("issue", dir.toString(), name));
