@@ -56,7 +56,8 @@ import javax.net.ssl.SSLSocket;
  * {@link BenchTls}). Both are set up, handshakes included, before the clock starts. The end of
  * the page stream is a half-close of connection 1 in each direction.
  *
- * <p>Stateless; each call owns the links it is given and closes them.
+ * <p>Stateless. The caller owns the links it passes and closes them; a side that fails closes
+ * them early, so that none of its threads waits for ever.
  */
 final class RelaySides {
   private static final int BUFFER_BYTES = 1024 * 1024;
@@ -242,15 +243,15 @@ final class RelaySides {
 
   /**
    * The sender: the fake CRIU and the relay, until the receiver acknowledges. {@code pages}
-   * (connection 1) and {@code files} (connection 2) are connected and handshaken; both are
-   * closed on return.
+   * (connection 1) and {@code files} (connection 2) are connected and handshaken.
    */
   static Side sender(Link pages, Link files, long pageCount, int headerSize, int pageSize,
       int pagesPerRequest, String[] names, long[] sizes, long total, Path dir)
       throws Exception {
     Path staging = Files.createDirectories(dir.resolve("relay-staging"));
-    try (Link p = pages; Link f = files;
-        UnixSocket.Pair pair = UnixSocket.pair(Native.SOCK_STREAM)) {
+    Link p = pages;
+    Link f = files;
+    try (UnixSocket.Pair pair = UnixSocket.pair(Native.SOCK_STREAM)) {
       pair.first().setBufferSizes(PAGE_SOCKET_BUFFER_BYTES, 0);
       UnixSocket relayEnd = pair.second();
       Failure failure = new Failure(List.of(p, f, relayEnd::shutdown));
@@ -294,6 +295,10 @@ final class RelaySides {
       } catch (IOException noPipe) {
         // copy instead
       }
+    }
+    if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
+      System.err.println("DEBUG sender relay: page data " + (pipe != null ? "spliced"
+          : "copied"));
     }
     if (pipe != null) {
       try (SplicePipe pp = pipe; SocketFd out = SocketFd.duplicate(fd.getAsInt())) {
@@ -382,14 +387,15 @@ final class RelaySides {
 
   /**
    * The receiver: pages into the fake page server, files into {@code dir}, then the
-   * acknowledgement. {@code pages} and {@code files} are accepted and handshaken; both are
-   * closed on return.
+   * acknowledgement. {@code pages} and {@code files} are accepted and handshaken.
    */
   static Side receiver(Link pages, Link files, int fileCount, int headerSize, int pageSize,
       long total, Path dir) throws Exception {
     Path store = Files.createDirectories(dir.resolve("relay-files"));
     InProcessPageSink sink = new InProcessPageSink(headerSize, pageSize);
-    try (Link p = pages; Link f = files; sink) {
+    Link p = pages;
+    Link f = files;
+    try (sink) {
       Failure failure = new Failure(List.of(p, f, sink));
       long cpu0 = TransferBench.cpuNanos();
       long t0 = System.nanoTime();

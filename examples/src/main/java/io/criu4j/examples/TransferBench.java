@@ -480,8 +480,8 @@ public final class TransferBench implements Callable<Integer> {
     for (int round = 0; round < 2; round++) {
       boolean warmup = round == 0;
       if (!warmup) {
-        // The measured transfer's own peak: the warm-up's (JIT compiler arenas, first-touch
-        // heap) stays in the whole-life peak only.
+        // The measured transfer's own peak: what the warm-up's peak held beyond the RSS left
+        // now (memory the JIT compiler freed since, for one) stays in the whole-life peak only.
         lifeHwmBeforeReset = hwmKib();
         resetHwm();
       }
@@ -498,9 +498,13 @@ public final class TransferBench implements Callable<Integer> {
       Path dir = Files.createDirectories(workDir.resolve(role + "-" + round));
       boolean sender = role.equals("sender");
       if (mode.equals("relay")) {
-        result = sender ? RelaySides.sender(relayConnect(), relayConnect(), pages, 24, PAGE,
-            PAGES_PER_REQUEST, fileNames, sizes, total, dir)
-            : RelaySides.receiver(relayAccept(), relayAccept(), n, 24, PAGE, total, dir);
+        // Connection 1 carries the pages, connection 2 the files; accepted in that order.
+        try (RelaySides.Link pagesLink = sender ? relayConnect() : relayAccept();
+            RelaySides.Link filesLink = sender ? relayConnect() : relayAccept()) {
+          result = sender ? RelaySides.sender(pagesLink, filesLink, pages, 24, PAGE,
+              PAGES_PER_REQUEST, fileNames, sizes, total, dir)
+              : RelaySides.receiver(pagesLink, filesLink, n, 24, PAGE, total, dir);
+        }
       } else if (mode.equals("raw") && transport.equals("tls")) {
         result = sender ? rawTlsSender(total) : rawTlsReceiver(total);
       } else if (mode.equals("raw")) {
