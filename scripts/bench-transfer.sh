@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Benchmark: image transfer through ImageProxy -> ImageCache vs a raw socket copy of the same
-# bytes, over loopback TCP, over a Unix socket and over loopback TLS (mutual TLS 1.3: criu4j
-# through TlsTransport, raw through JDK SSLSockets, same certificates): 1 GiB of synthetic CRIU
-# page-server traffic plus 10,000 small image files (1-8 KiB), each side in its own JVM (after
-# a warm-up transfer of the same size; 3 runs, median). Prints a table (MB/s, CPU seconds per GB
-# and peak RSS per side), then
+# Benchmark: image transfer through ImageProxy -> ImageCache (criu4j) vs a raw socket copy of
+# the same bytes (raw) and vs the same job without criu4j's protocol (relay: the same fake CRIU
+# and fake page server, pages relayed unframed on one connection, files with a minimal header on
+# another), over loopback TCP, over a Unix socket and over loopback TLS (mutual TLS 1.3: criu4j
+# through TlsTransport, raw and relay through JDK SSLSockets, same certificates): 1 GiB of
+# synthetic CRIU page-server traffic plus 10,000 small image files (1-8 KiB), each side in its
+# own JVM (after a warm-up transfer of the same size; 3 runs, median). Prints a table (MB/s, CPU
+# seconds per GB, peak RSS per side during the measured transfer and over the JVM's whole
+# life), then
+#   relay: tcp_criu4j_vs_relay=R unix_criu4j_vs_relay=R tcp_relay_vs_raw=R unix_relay_vs_raw=R
 #   tls: criu4j_tls_mb_s=A criu4j_plain_mb_s=B tls_vs_plain=A/B raw_tls_mb_s=C raw_plain_mb_s=D raw_tls_vs_plain=C/D
 # (plain: the tcp medians of the same run) and last
 #   transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M
-# (tcp and unix only). A run without some configuration (--transports, --modes) leaves out the
-# lines that need it.
+# (criu4j vs raw, tcp and unix only; M from the peaks of the measured transfers). A run without
+# some configuration (--transports, --modes) leaves out the lines that need it. Method:
+# docs/transfer-benchmark.md.
 # Needs Linux and openssl; no root and no CRIU (the destination page server is an in-process
 # fake). The certificates (a CA and one certificate per side for 127.0.0.1 and localhost) are
 # made with scripts/certs.sh in the work directory, which is removed at the end.

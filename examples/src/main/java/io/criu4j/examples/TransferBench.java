@@ -7,10 +7,7 @@ import io.criu4j.ImageProxy;
 import io.criu4j.TransferReport;
 import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.InProcessPageSink;
-import io.criu4j.internal.image.SocketChannels;
 import io.criu4j.internal.image.SyntheticPageClient;
-import io.criu4j.internal.posix.Fd;
-import io.criu4j.internal.posix.UnixSocket;
 import io.criu4j.spi.Connection;
 import io.criu4j.spi.Listener;
 import io.criu4j.spi.Transport;
@@ -27,10 +24,10 @@ import java.lang.management.ThreadMXBean;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
 import java.net.URI;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -47,7 +44,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
@@ -60,40 +56,62 @@ import picocli.CommandLine.Spec;
 
 /**
  * Measures image transfer through {@link ImageProxy} and {@link ImageCache} against a raw socket
- * copy of the same number of bytes, over loopback TCP, over a Unix socket and over loopback TCP
- * with mutual TLS 1.3. The payload is what
+ * copy of the same number of bytes and against a protocol-free relay doing the same job, over
+ * loopback TCP, over a Unix socket and over loopback TCP with mutual TLS 1.3. The payload is what
  * a dump produces: a synthetic CRIU page-server stream (1 GiB of pages by default: OPEN2,
  * ADD_F|PE_PRESENT with page data, CLOSE) written into the proxy's {@code ps.fd} as CRIU would,
  * and 10,000 small image files (1 to 8 KiB) written into the staging directory while the pages
  * flow. The cache relays the pages into an in-process fake page server (it parses the stream and
  * answers like CRIU's) and materialises the files in its directory on tmpfs.
  *
- * <p>Each side runs in its own JVM, so CPU time and peak RSS (VmHWM) are per side. Sender CPU
- * excludes the threads that play CRIU (writing the files and the page stream); receiver CPU is
- * the whole process during the transfer; both exclude the JIT compiler threads, and each side
- * JVM (raw ones too) first makes a warm-up transfer of the same size as the measured one, so
- * that the file path as well as the page path runs compiled code. The fake CRIU writes its
- * files from one direct buffer with names made beforehand, so that its own garbage does not
- * inflate the sender's heap, hence RSS. Throughput counts page-stream plus file bytes over the
- * sender's wall time until the cache acknowledged the complete set (raw: until the receiver
- * acknowledged the last byte).
+ * <p>Three modes ({@code --modes}):
+ * <ul>
+ *   <li>{@code raw}: the same number of bytes from memory through one socket into memory; no
+ *       files, no page server, no protocol.
+ *   <li>{@code relay}: the criu4j job without criu4j's protocol ({@link RelaySides}): the same
+ *       fake CRIU ({@link BenchCriu}) and the same fake page server; the page stream relayed
+ *       unframed over one connection, each file read, unlinked and sent with a minimal header
+ *       over a second one, and created, written and closed on the receiver. Its file relay
+ *       learns the closed files from an in-process queue, which is cheaper than criu4j's
+ *       inotify watcher, so this baseline errs on the fast side.
+ *   <li>{@code criu4j}: {@link ImageProxy} to {@link ImageCache}.
+ * </ul>
+ *
+ * <p>Each side runs in its own JVM, so CPU time and peak RSS are per side. Sender CPU excludes
+ * the threads that play CRIU (writing the files and the page stream); receiver CPU is the whole
+ * process during the transfer; both exclude the JIT compiler threads, and each side JVM (in
+ * every mode) first makes a warm-up transfer of the same size as the measured one, so that the
+ * file path as well as the page path runs compiled code. The fake CRIU writes its files from
+ * one direct buffer with names made beforehand, so that its own garbage does not inflate the
+ * sender's heap, hence RSS. Throughput counts page-stream plus file bytes over the sender's wall
+ * time until the receiver acknowledged the complete set (criu4j: the cache; raw: the last byte).
+ *
+ * <p>Peak RSS is reported twice per side. After the warm-up, each side JVM resets its
+ * high-water mark (VmHWM) to its current RSS by writing {@code 5} to
+ * {@code /proc/self/clear_refs}; the VmHWM read after the measured transfer is its peak RSS
+ * ("RSS" in the table, used for {@code overhead_rss_mib}). The peak over the JVM's whole life,
+ * which also holds the warm-up's JIT compiler arenas, comes with it ("life"). Memory the JVM
+ * took in the warm-up and kept (heap, buffer pools) is in both, since RSS does not go below it.
  *
  * <p>The {@code tls} transport measures what mutual TLS costs: the criu4j sides connect through
  * {@link io.criu4j.transport.tcp.TlsTransport} (each side presents its own certificate and
- * accepts only the other's), and the raw sides copy the same bytes through JDK
- * {@link SSLSocket}s with the same certificates (see {@link BenchTls}); the certificates come
- * from {@code --tls-dir}. Both handshakes happen before the clock starts, as the plain
- * connections' set-up does.
+ * accepts only the other's), and the raw and relay sides use JDK {@link SSLSocket}s with the
+ * same certificates (see {@link BenchTls}); the certificates come from {@code --tls-dir}. All
+ * handshakes happen before the clock starts, as the plain connections' set-up does.
  *
- * <p>Prints a table and, last,
+ * <p>Prints a line per run, a table of the medians and, last,
+ * {@code relay: tcp_criu4j_vs_relay=R unix_criu4j_vs_relay=R tcp_relay_vs_raw=R
+ * unix_relay_vs_raw=R} (MB/s ratios of the medians),
  * {@code tls: criu4j_tls_mb_s=A criu4j_plain_mb_s=B tls_vs_plain=A/B raw_tls_mb_s=C
  * raw_plain_mb_s=D raw_tls_vs_plain=C/D} (plain: the TCP medians of the same run) and
  * {@code transfer: tcp_ratio=R unix_ratio=R cpu_s_per_gb=X overhead_rss_mib=M}: R = criu4j MB/s
  * over raw MB/s (median of the runs), X = the largest CPU seconds per GB of any criu4j side, M =
- * the largest peak RSS of a criu4j side minus that of the same raw side, all over TCP and Unix
- * (see {@link TransferSummary}).
+ * the largest peak RSS during the measured transfer of a criu4j side minus that of the same raw
+ * side, all over TCP and Unix (see {@link TransferSummary}). A summary line whose
+ * configurations were not all measured is left out.
  *
- * <p>Run by {@code scripts/bench-transfer.sh}. Needs Linux; no root, no CRIU.
+ * <p>Run by {@code scripts/bench-transfer.sh}. Needs Linux (4.0 or later for the RSS reset); no
+ * root, no CRIU.
  */
 @Command(name = "transfer-bench", mixinStandardHelpOptions = true,
     description = "ImageProxy -> ImageCache vs raw sockets, over TCP, Unix and TLS.")
@@ -102,8 +120,8 @@ public final class TransferBench implements Callable<Integer> {
   private static final int PAGES_PER_REQUEST = 256;
   private static final String RESULT = "RESULT ";
   private static final String LISTENING = "LISTENING ";
-  private static final java.util.Set<StandardOpenOption> CREATE =
-      java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+  /** The socket buffers criu4j's Unix transport sets by default; the relay sets the same. */
+  private static final int UNIX_BUFFER_BYTES = 4 * 1024 * 1024;
 
   /**
    * The staged files' names, made once per JVM: the fake CRIU should not add garbage (and so
@@ -133,8 +151,10 @@ public final class TransferBench implements Callable<Integer> {
       "which transports to measure: tcp, unix, tls (default ${DEFAULT-VALUE})")
   List<String> transports;
 
-  @Option(names = "--modes", split = ",", defaultValue = "raw,criu4j", description = "which "
-      + "sides to measure: raw, criu4j (default ${DEFAULT-VALUE}; the summary needs both)")
+  @Option(names = "--modes", split = ",", defaultValue = "raw,relay,criu4j", description =
+      "which sides to measure: raw (a socket copy of the same bytes), relay (the same job as "
+      + "criu4j without its protocol), criu4j (default ${DEFAULT-VALUE}; the transfer: line "
+      + "needs raw and criu4j, the relay: line all three)")
   List<String> modes;
 
   @Option(names = "--work-dir", description = "for sockets and directories (default: a new "
@@ -191,7 +211,7 @@ public final class TransferBench implements Callable<Integer> {
   // ================================================================================= driver
 
   private static final List<String> TRANSPORTS = List.of("tcp", "unix", "tls");
-  private static final List<String> MODES = List.of("raw", "criu4j");
+  private static final List<String> MODES = List.of("raw", "relay", "criu4j");
 
   /** Fails before any side starts on what would only fail in a side. */
   private void checkOptions() {
@@ -225,15 +245,36 @@ public final class TransferBench implements Callable<Integer> {
     }
   }
 
-  /** One side's figures. */
-  record Side(long bytes, long wallNanos, long cpuNanos, long hwmKib) {
+  /**
+   * One side's figures: {@code hwmKib} is the peak RSS during the measured transfer (VmHWM,
+   * reset after the warm-up), {@code lifeHwmKib} the peak over the JVM's whole life, warm-up
+   * and start-up included.
+   */
+  record Side(long bytes, long wallNanos, long cpuNanos, long hwmKib, long lifeHwmKib) {
+    /** Figures whose whole-life peak is not known yet: taken to be the measured one. */
+    Side(long bytes, long wallNanos, long cpuNanos, long hwmKib) {
+      this(bytes, wallNanos, cpuNanos, hwmKib, hwmKib);
+    }
+
     static Side parse(String line) {
       Map<String, Long> v = new HashMap<>();
       for (String kv : line.substring(RESULT.length()).trim().split(" ")) {
         String[] p = kv.split("=");
         v.put(p[0], Long.parseLong(p[1]));
       }
-      return new Side(v.get("bytes"), v.get("wall_ns"), v.get("cpu_ns"), v.get("hwm_kib"));
+      long hwm = v.get("hwm_kib");
+      return new Side(v.get("bytes"), v.get("wall_ns"), v.get("cpu_ns"), hwm,
+          v.getOrDefault("life_hwm_kib", hwm));
+    }
+
+    /** The result line a side prints, which {@link #parse} reads. */
+    String resultLine() {
+      return RESULT + "bytes=" + bytes + " wall_ns=" + wallNanos + " cpu_ns=" + cpuNanos
+          + " hwm_kib=" + hwmKib + " life_hwm_kib=" + lifeHwmKib;
+    }
+
+    Side withLifeHwmKib(long kib) {
+      return new Side(bytes, wallNanos, cpuNanos, hwmKib, kib);
     }
 
     double cpuSecondsPerGb() {
@@ -261,10 +302,7 @@ public final class TransferBench implements Callable<Integer> {
         for (int i = 0; i < runs; i++) {
           Run r = runOnce(work, t, m, i);
           all.add(r);
-          System.out.printf(Locale.ROOT, "  %-4s %-6s run %d: %8.1f MB/s  cpu s/GB sender %.3f "
-              + "receiver %.3f  hwm MiB sender %d receiver %d%n", t, m, i + 1, r.mbPerSecond(),
-              r.sender().cpuSecondsPerGb(), r.receiver().cpuSecondsPerGb(),
-              r.sender().hwmKib() / 1024, r.receiver().hwmKib() / 1024);
+          System.out.println(TransferSummary.runLine(t, m, i, r));
         }
         all.sort((a, b) -> Double.compare(a.mbPerSecond(), b.mbPerSecond()));
         medians.put(t + "/" + m, all.get(all.size() / 2));
@@ -397,7 +435,7 @@ public final class TransferBench implements Callable<Integer> {
 
   private AutoCloseable listen() throws Exception {
     String shown;
-    if (mode.equals("criu4j")) {
+    if (mode.equals("criu4j")) { // raw and relay: the same plain or TLS server socket
       Listener l = criu4jTransport().listen(URI.create(address));
       listener = l;
       shown = l.address().toString();
@@ -432,6 +470,7 @@ public final class TransferBench implements Callable<Integer> {
 
   private int rounds() throws Exception {
     Side result = null;
+    long lifeHwmBeforeReset = 0;
     fileNames = new String[files];
     for (int i = 0; i < files; i++) {
       String digits = Integer.toString(i); // not String.format: its garbage is megabytes
@@ -440,6 +479,12 @@ public final class TransferBench implements Callable<Integer> {
     // A warm-up transfer first, so the measured one runs compiled code, not the interpreter.
     for (int round = 0; round < 2; round++) {
       boolean warmup = round == 0;
+      if (!warmup) {
+        // The measured transfer's own peak: what the warm-up's peak held beyond the RSS left
+        // now (memory the JIT compiler freed since, for one) stays in the whole-life peak only.
+        lifeHwmBeforeReset = hwmKib();
+        resetHwm();
+      }
       long mib = warmup && warmupMib >= 0 ? warmupMib : pageMib;
       int n = files;
       long pages = mib * 1024 * 1024 / PAGE;
@@ -452,7 +497,15 @@ public final class TransferBench implements Callable<Integer> {
       long total = pageStream + fileBytes;
       Path dir = Files.createDirectories(workDir.resolve(role + "-" + round));
       boolean sender = role.equals("sender");
-      if (mode.equals("raw") && transport.equals("tls")) {
+      if (mode.equals("relay")) {
+        // Connection 1 carries the pages, connection 2 the files; accepted in that order.
+        try (RelaySides.Link pagesLink = sender ? relayConnect() : relayAccept();
+            RelaySides.Link filesLink = sender ? relayConnect() : relayAccept()) {
+          result = sender ? RelaySides.sender(pagesLink, filesLink, pages, 24, PAGE,
+              PAGES_PER_REQUEST, fileNames, sizes, total, dir)
+              : RelaySides.receiver(pagesLink, filesLink, n, 24, PAGE, total, dir);
+        }
+      } else if (mode.equals("raw") && transport.equals("tls")) {
         result = sender ? rawTlsSender(total) : rawTlsReceiver(total);
       } else if (mode.equals("raw")) {
         result = sender ? rawSender(transport.equals("tcp"), total) : rawReceiver(total);
@@ -462,8 +515,8 @@ public final class TransferBench implements Callable<Integer> {
             : cacheReceiver(total, n, dir);
       }
     }
-    System.out.println(RESULT + "bytes=" + result.bytes() + " wall_ns=" + result.wallNanos()
-        + " cpu_ns=" + result.cpuNanos() + " hwm_kib=" + result.hwmKib());
+    result = result.withLifeHwmKib(Math.max(lifeHwmBeforeReset, hwmKib()));
+    System.out.println(result.resultLine());
     System.out.flush();
     return 0;
   }
@@ -479,52 +532,20 @@ public final class TransferBench implements Callable<Integer> {
 
   private Side proxySender(Transport tr, long pages, long[] sizes, long total, Path dir)
       throws Exception {
-    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     try (ImageProxy proxy = ImageProxy.builder(tr.connect(URI.create(address)))
         .criuVersion(CriuVersion.of(4, 1, 1)).stagingParent(dir).start()) {
       Path staging = proxy.stagingDir();
       int fd = proxy.configure(CriuOptions.DEFAULTS).pageServer().fd();
-      AtomicReference<Throwable> failed = new AtomicReference<>();
-      AtomicLong criuCpu = new AtomicLong();
       long cpu0 = cpuNanos();
       long t0 = System.nanoTime();
-      Thread pageWriter = new Thread(() -> {
-        try (UnixSocket criu = UnixSocket.adopt(Fd.duplicate(fd, 3).release())) {
-          new SyntheticPageClient(24, PAGE).run(SocketChannels.of(criu), 1, pages,
-              PAGES_PER_REQUEST);
-        } catch (Throwable e) {
-          failed.compareAndSet(null, e);
-        } finally {
-          criuCpu.addAndGet(threads.getCurrentThreadCpuTime());
-        }
-      }, "fake-criu-pages");
-      Thread fileWriter = new Thread(() -> {
-        try {
-          byte[] bytes = new byte[8 * 1024];
-          new Random(3).nextBytes(bytes);
-          ByteBuffer data = ByteBuffer.allocateDirect(bytes.length).put(bytes);
-          for (int i = 0; i < sizes.length; i++) {
-            try (FileChannel f = FileChannel.open(staging.resolve(fileNames[i]), CREATE)) {
-              ByteBuffer b = data.clear().limit((int) sizes[i]);
-              while (b.hasRemaining()) {
-                f.write(b);
-              }
-            }
-          }
-        } catch (Throwable e) {
-          failed.compareAndSet(null, e);
-        } finally {
-          criuCpu.addAndGet(threads.getCurrentThreadCpuTime());
-        }
-      }, "fake-criu-files");
-      pageWriter.start();
-      fileWriter.start();
-      pageWriter.join();
+      BenchCriu criu = BenchCriu.start(fd, 24, PAGE, pages, PAGES_PER_REQUEST, staging,
+          fileNames, sizes, null);
+      criu.joinPages();
       long tPages = System.nanoTime() - t0;
-      fileWriter.join();
+      criu.joinFiles();
       long tFiles = System.nanoTime() - t0;
-      if (failed.get() != null) {
-        throw new IllegalStateException("fake CRIU failed", failed.get());
+      if (criu.failure() != null) {
+        throw new IllegalStateException("fake CRIU failed", criu.failure());
       }
       TransferReport report = proxy.finish();
       long wall = System.nanoTime() - t0;
@@ -533,7 +554,7 @@ public final class TransferBench implements Callable<Integer> {
             + "finish() returned at %d ms%n", tPages / 1000000,
             tFiles / 1000000, wall / 1000000);
       }
-      long cpu = cpuNanos() - cpu0 - criuCpu.get();
+      long cpu = cpuNanos() - cpu0 - criu.cpuNanos();
       debugThreads();
       if (report.files() != sizes.length) {
         throw new IllegalStateException("sent " + report.files() + " files");
@@ -650,6 +671,59 @@ public final class TransferBench implements Callable<Integer> {
     }
   }
 
+  /**
+   * A connection of the relay mode, connected (and handshaken) before the clock starts, with
+   * the options criu4j's transports set: {@code TCP_NODELAY} over TCP, 4 MiB socket buffers
+   * over Unix.
+   */
+  private RelaySides.Link relayConnect() throws IOException {
+    if (transport.equals("tls")) {
+      SSLSocket socket = BenchTls.rawClient(tlsDir, role, tcpAddress(address));
+      try {
+        socket.setTcpNoDelay(true);
+        socket.startHandshake();
+        return RelaySides.of(socket);
+      } catch (IOException | RuntimeException e) {
+        socket.close();
+        throw e;
+      }
+    }
+    SocketChannel ch = transport.equals("tcp") ? SocketChannel.open(tcpAddress(address))
+        : SocketChannel.open(UnixDomainSocketAddress.of(URI.create(address).getPath()));
+    return RelaySides.of(relayOptions(ch));
+  }
+
+  /** The receiving end of {@link #relayConnect()}: connections are accepted in their order. */
+  private RelaySides.Link relayAccept() throws IOException {
+    if (transport.equals("tls")) {
+      SSLSocket socket = (SSLSocket) ((SSLServerSocket) listener).accept();
+      try {
+        socket.setTcpNoDelay(true);
+        socket.startHandshake();
+        return RelaySides.of(socket);
+      } catch (IOException | RuntimeException e) {
+        socket.close();
+        throw e;
+      }
+    }
+    return RelaySides.of(relayOptions(((ServerSocketChannel) listener).accept()));
+  }
+
+  private SocketChannel relayOptions(SocketChannel ch) throws IOException {
+    try {
+      if (transport.equals("tcp")) {
+        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+      } else {
+        ch.setOption(StandardSocketOptions.SO_SNDBUF, UNIX_BUFFER_BYTES);
+        ch.setOption(StandardSocketOptions.SO_RCVBUF, UNIX_BUFFER_BYTES);
+      }
+      return ch;
+    } catch (IOException | RuntimeException e) {
+      ch.close();
+      throw e;
+    }
+  }
+
   private void debugThreads() throws IOException {
     if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
       ThreadMXBean mx = ManagementFactory.getThreadMXBean();
@@ -685,7 +759,7 @@ public final class TransferBench implements Callable<Integer> {
    * CPU time of this process, without the JIT compiler threads (their work is JVM warm-up, not
    * transfer; it shrinks with longer runs). Threads that ended still count (process total).
    */
-  private static long cpuNanos() throws IOException {
+  static long cpuNanos() throws IOException {
     long process = ((com.sun.management.OperatingSystemMXBean)
         ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     return process - compilerThreadNanos();
@@ -711,16 +785,39 @@ public final class TransferBench implements Callable<Integer> {
     return ticks * 10_000_000L; // USER_HZ = 100
   }
 
-  private static long hwmKib() throws IOException {
+  static long hwmKib() throws IOException {
+    return statusKib("VmHWM:");
+  }
+
+  private static long statusKib(String field) throws IOException {
     for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
-      if (line.startsWith("VmHWM:")) {
+      if (line.startsWith(field)) {
         return Long.parseLong(line.replaceAll("[^0-9]", ""));
       }
     }
     return -1;
   }
 
-  private static void deleteTree(Path dir) throws IOException {
+  /**
+   * Resets this process's VmHWM to its current RSS (Linux 4.0 and later: "5" into
+   * {@code /proc/self/clear_refs}, which touches nothing else), so that the next reading is the
+   * peak since now.
+   */
+  private void resetHwm() throws IOException {
+    long before = hwmKib();
+    try {
+      Files.writeString(Paths.get("/proc/self/clear_refs"), "5");
+    } catch (IOException e) {
+      throw new IOException("cannot reset the peak RSS through /proc/self/clear_refs (needs "
+          + "Linux 4.0 or later): " + e, e);
+    }
+    if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
+      System.err.println("DEBUG " + role + " VmHWM reset: " + before + " kB before, "
+          + hwmKib() + " kB after (VmRSS " + statusKib("VmRSS:") + " kB)");
+    }
+  }
+
+  static void deleteTree(Path dir) throws IOException {
     if (!Files.exists(dir)) {
       return;
     }

@@ -25,12 +25,42 @@ class TransferBenchOptionsTest {
   }
 
   @Test
-  void measures_tcp_unix_and_tls_by_default() {
+  void measures_tcp_unix_and_tls_in_the_raw_relay_and_criu4j_modes_by_default() {
     TransferBench bench = new TransferBench();
     new CommandLine(bench).parseArgs();
 
     assertThat(bench.transports).containsExactly("tcp", "unix", "tls");
-    assertThat(bench.modes).containsExactly("raw", "criu4j");
+    assertThat(bench.modes).containsExactly("raw", "relay", "criu4j");
+  }
+
+  @Test
+  void relay_is_a_mode_of_its_own() {
+    Path work = tmp.resolve("work");
+
+    // Refused for its --tls-dir only: the mode itself passed the check.
+    int exit = execute("--modes", "relay", "--work-dir", work.toString());
+
+    assertThat(exit).isEqualTo(2);
+    assertThat(err.toString()).doesNotContain("unknown mode").contains("--tls-dir");
+    assertThat(execute("--modes", "raw,Relay", "--transports", "tcp")).isEqualTo(2);
+    assertThat(err.toString()).contains("unknown mode 'Relay'", "known: raw, relay, criu4j");
+  }
+
+  @Test
+  void side_jvms_get_the_relay_mode() {
+    TransferBench driver = new TransferBench();
+    new CommandLine(driver).parseArgs("--transports", "unix", "--modes", "relay", "--files",
+        "1000");
+
+    List<String> cmd = driver.sideCommand("receiver", "relay", "unix", "unix:///w/s.sock",
+        Path.of("/w"));
+    TransferBench side = new TransferBench();
+    new CommandLine(side).parseArgs(cmd.subList(cmd.indexOf(TransferBench.class.getName()) + 1,
+        cmd.size()).toArray(String[]::new));
+
+    assertThat(side.mode).isEqualTo("relay");
+    assertThat(side.role).isEqualTo("receiver");
+    assertThat(side.files).isEqualTo(1000);
   }
 
   @Test
