@@ -4,9 +4,11 @@
 # line dumping to tmpfs and restoring from it, and dumping to disk, copying the images to another
 # directory on disk (fsync'ed) and restoring from the copy, and (cli-pageserver) dumping into a
 # `criu page-server` over loopback TCP and restoring from what it wrote: CRIU's own page
-# streaming without criu4j, the floor of streaming pages through a page server. 3 repetitions
-# each; prints every run, a table of medians, then
+# streaming without criu4j, the floor of streaming pages through a page server, and
+# (cli-tmpfs-held) cli-tmpfs with the original left stopped until the copy runs, as a live
+# migration holds its source. 3 repetitions each; prints every run, a table of medians, then
 #   pageserver: criu4j_vs_cli_pageserver=R cli_pageserver_vs_tmpfs=R
+#   held: criu4j_vs_cli_tmpfs_held=R cli_tmpfs_held_vs_tmpfs=R
 # and last
 #   migrate: downtime_vs_tmpfs=R downtime_vs_disk=R
 # (criu4j downtime / baseline downtime, 1 GiB payload). One unmeasured criu4j migration warms

@@ -42,6 +42,12 @@ import picocli.CommandLine.Option;
  *       criu4j code. criu4j streams pages the same way (page-server protocol into a destination
  *       page server), so this is the floor of that design: it shows how much of the gap to
  *       {@code cli-tmpfs} is CRIU's page-server path rather than criu4j.
+ *   <li>{@code cli-tmpfs-held}: like {@code cli-tmpfs}, but the dump leaves the original
+ *       stopped ({@code --leave-stopped}) until the restored copy runs, as a live migration must
+ *       (criu4j holds the source frozen until the destination has restored). The original's
+ *       memory is then still in use while the restore allocates the copy's, which
+ *       {@code cli-tmpfs} gets from the original it has just killed; on a virtual machine whose
+ *       freed memory goes back to the host, fresh memory costs noticeably more to touch.
  * </ul>
  *
  * <p>For the command-line cases the process is frozen from the start of the dump until the
@@ -62,6 +68,7 @@ public final class MigrateBench implements Callable<Integer> {
   static final String CLI_TMPFS = "cli-tmpfs";
   static final String CLI_DISK = "cli-disk";
   static final String CLI_PAGESERVER = "cli-pageserver";
+  static final String CLI_TMPFS_HELD = "cli-tmpfs-held";
 
   @Option(names = "--sizes", split = ",", defaultValue = "64,256,1024",
       description = "payload sizes in MiB (default ${DEFAULT-VALUE})")
@@ -72,7 +79,7 @@ public final class MigrateBench implements Callable<Integer> {
   int repetitions;
 
   @Option(names = "--modes", split = ",", defaultValue = CRIU4J + "," + CLI_TMPFS + ","
-      + CLI_DISK + "," + CLI_PAGESERVER, description = "what to measure (default ${DEFAULT-VALUE})")
+      + CLI_DISK + "," + CLI_PAGESERVER + "," + CLI_TMPFS_HELD, description = "what to measure (default ${DEFAULT-VALUE})")
   List<String> modes;
 
   @Option(names = "--warmup", defaultValue = "1", description = "unmeasured criu4j migrations "
@@ -103,7 +110,7 @@ public final class MigrateBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     for (String m : modes) {
-      if (!List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER).contains(m)) {
+      if (!List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER, CLI_TMPFS_HELD).contains(m)) {
         throw new CommandLine.ParameterException(new CommandLine(this), "unknown mode: " + m);
       }
     }
@@ -146,6 +153,7 @@ public final class MigrateBench implements Callable<Integer> {
                 case CRIU4J -> migrator.migrate(payload, dir, mib, rep);
                 case CLI_TMPFS -> cliTmpfs(criuBinary, payload, dir, mib, rep);
                 case CLI_PAGESERVER -> cliPageServer(criuBinary, payload, dir, mib, rep);
+                case CLI_TMPFS_HELD -> cliTmpfsHeld(criuBinary, payload, dir, mib, rep);
                 default -> cliDisk(criuBinary, payload, dir, disk, mib, rep);
               };
             } finally {
@@ -183,7 +191,7 @@ public final class MigrateBench implements Callable<Integer> {
     }
     int ratioSize = sizes.contains(1024) ? 1024 : sizes.stream().max(Integer::compare).orElse(0);
     Map<String, Double> downtime = new LinkedHashMap<>();
-    for (String mode : List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER)) {
+    for (String mode : List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER, CLI_TMPFS_HELD)) {
       downtime.put(mode, median(runs, ratioSize, mode, Run::downtimeMs));
     }
     if (ratioSize != 1024) {
@@ -195,6 +203,12 @@ public final class MigrateBench implements Callable<Integer> {
           + "cli_pageserver_vs_tmpfs=%s%n",
           ratio(downtime.get(CRIU4J), downtime.get(CLI_PAGESERVER)),
           ratio(downtime.get(CLI_PAGESERVER), downtime.get(CLI_TMPFS)));
+    }
+    if (modes.contains(CLI_TMPFS_HELD)) {
+      System.out.printf(Locale.ROOT, "held: criu4j_vs_cli_tmpfs_held=%s "
+          + "cli_tmpfs_held_vs_tmpfs=%s%n",
+          ratio(downtime.get(CRIU4J), downtime.get(CLI_TMPFS_HELD)),
+          ratio(downtime.get(CLI_TMPFS_HELD), downtime.get(CLI_TMPFS)));
     }
     System.out.printf(Locale.ROOT, "migrate: downtime_vs_tmpfs=%s downtime_vs_disk=%s%n",
         ratio(downtime.get(CRIU4J), downtime.get(CLI_TMPFS)),
@@ -218,6 +232,23 @@ public final class MigrateBench implements Callable<Integer> {
     return new Run(mib, CLI_TMPFS, rep, ms, ms, String.format(Locale.ROOT,
         "(dump %.1f, restore %.1f ms; counter on from %d)", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
         atDump));
+  }
+
+  private static Run cliTmpfsHeld(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
+      throws Exception {
+    Path images = Files.createDirectory(dir.resolve("images"));
+    long t0 = System.nanoTime();
+    exec(criu.toString(), "dump", "-t", String.valueOf(payload.pid()), "-D", images.toString(),
+        "-o", "dump.log", "--leave-stopped");
+    long t1 = System.nanoTime();
+    int restored = criuRestore(criu, images);
+    long t2 = System.nanoTime();
+    payload.killOriginal();
+    long atDump = verifyContinues(payload, restored);
+    double ms = (t2 - t0) / 1e6;
+    return new Run(mib, CLI_TMPFS_HELD, rep, ms, ms, String.format(Locale.ROOT,
+        "(dump %.1f, restore with the original held %.1f ms; counter on from %d)",
+        (t1 - t0) / 1e6, (t2 - t1) / 1e6, atDump));
   }
 
   private static Run cliPageServer(Path criu, PayloadProcess payload, Path dir, int mib, int rep)

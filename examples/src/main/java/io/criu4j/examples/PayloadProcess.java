@@ -266,6 +266,14 @@ final class PayloadProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * Kills the original payload process (for example one a dump left stopped), leaving any
+   * restored copy running.
+   */
+  void killOriginal() {
+    kill(pid);
+  }
+
   /** SIGKILL (ProcessHandle checks the start time, so a reused pid is not hit). */
   private static void kill(int pid) {
     ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
