@@ -151,9 +151,9 @@ public final class MigrateBench implements Callable<Integer> {
               payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(30));
               run = switch (mode) {
                 case CRIU4J -> migrator.migrate(payload, dir, mib, rep);
-                case CLI_TMPFS -> cliTmpfs(criuBinary, payload, dir, mib, rep);
+                case CLI_TMPFS -> cliTmpfs(criuBinary, payload, dir, mib, rep, false);
                 case CLI_PAGESERVER -> cliPageServer(criuBinary, payload, dir, mib, rep);
-                case CLI_TMPFS_HELD -> cliTmpfsHeld(criuBinary, payload, dir, mib, rep);
+                case CLI_TMPFS_HELD -> cliTmpfs(criuBinary, payload, dir, mib, rep, true);
                 default -> cliDisk(criuBinary, payload, dir, disk, mib, rep);
               };
             } finally {
@@ -219,37 +219,33 @@ public final class MigrateBench implements Callable<Integer> {
     return Double.isNaN(a) || Double.isNaN(b) ? "n/a" : String.format(Locale.ROOT, "%.3f", a / b);
   }
 
-  private static Run cliTmpfs(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
-      throws Exception {
+  /**
+   * Dumps into tmpfs and restores from there; {@code held}: the dump leaves the original stopped
+   * and it is killed only once the copy runs ({@code cli-tmpfs-held}).
+   */
+  private static Run cliTmpfs(Path criu, PayloadProcess payload, Path dir, int mib, int rep,
+      boolean held) throws Exception {
     Path images = Files.createDirectory(dir.resolve("images"));
     long t0 = System.nanoTime();
-    criuDump(criu, payload.pid(), images);
+    if (held) {
+      exec(criu.toString(), "dump", "-t", String.valueOf(payload.pid()), "-D",
+          images.toString(), "-o", "dump.log", "--leave-stopped");
+    } else {
+      criuDump(criu, payload.pid(), images);
+    }
     long t1 = System.nanoTime();
     int restored = criuRestore(criu, images);
     long t2 = System.nanoTime();
+    if (held) {
+      payload.killOriginal();
+    }
     long atDump = verifyContinues(payload, restored);
     double ms = (t2 - t0) / 1e6;
-    return new Run(mib, CLI_TMPFS, rep, ms, ms, String.format(Locale.ROOT,
-        "(dump %.1f, restore %.1f ms; counter on from %d)", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
-        atDump));
+    return new Run(mib, held ? CLI_TMPFS_HELD : CLI_TMPFS, rep, ms, ms, String.format(
+        Locale.ROOT, "(dump %.1f, restore%s %.1f ms; counter on from %d)", (t1 - t0) / 1e6,
+        held ? " with the original held" : "", (t2 - t1) / 1e6, atDump));
   }
 
-  private static Run cliTmpfsHeld(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
-      throws Exception {
-    Path images = Files.createDirectory(dir.resolve("images"));
-    long t0 = System.nanoTime();
-    exec(criu.toString(), "dump", "-t", String.valueOf(payload.pid()), "-D", images.toString(),
-        "-o", "dump.log", "--leave-stopped");
-    long t1 = System.nanoTime();
-    int restored = criuRestore(criu, images);
-    long t2 = System.nanoTime();
-    payload.killOriginal();
-    long atDump = verifyContinues(payload, restored);
-    double ms = (t2 - t0) / 1e6;
-    return new Run(mib, CLI_TMPFS_HELD, rep, ms, ms, String.format(Locale.ROOT,
-        "(dump %.1f, restore with the original held %.1f ms; counter on from %d)",
-        (t1 - t0) / 1e6, (t2 - t1) / 1e6, atDump));
-  }
 
   private static Run cliPageServer(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
       throws Exception {

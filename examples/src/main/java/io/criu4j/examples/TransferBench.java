@@ -678,33 +678,29 @@ public final class TransferBench implements Callable<Integer> {
    */
   private RelaySides.Link relayConnect() throws IOException {
     if (transport.equals("tls")) {
-      SSLSocket socket = BenchTls.rawClient(tlsDir, role, tcpAddress(address));
-      try {
-        socket.setTcpNoDelay(true);
-        socket.startHandshake();
-        return RelaySides.of(socket);
-      } catch (IOException | RuntimeException e) {
-        socket.close();
-        throw e;
-      }
+      return tlsLink(BenchTls.rawClient(tlsDir, role, tcpAddress(address)));
     }
     SocketChannel ch = transport.equals("tcp") ? SocketChannel.open(tcpAddress(address))
         : SocketChannel.open(UnixDomainSocketAddress.of(URI.create(address).getPath()));
     return RelaySides.of(relayOptions(ch));
   }
 
+  /** A relay link over {@code socket}, handshaken; closes the socket if that fails. */
+  private static RelaySides.Link tlsLink(SSLSocket socket) throws IOException {
+    try {
+      socket.setTcpNoDelay(true);
+      socket.startHandshake();
+      return RelaySides.of(socket);
+    } catch (IOException | RuntimeException e) {
+      socket.close();
+      throw e;
+    }
+  }
+
   /** The receiving end of {@link #relayConnect()}: connections are accepted in their order. */
   private RelaySides.Link relayAccept() throws IOException {
     if (transport.equals("tls")) {
-      SSLSocket socket = (SSLSocket) ((SSLServerSocket) listener).accept();
-      try {
-        socket.setTcpNoDelay(true);
-        socket.startHandshake();
-        return RelaySides.of(socket);
-      } catch (IOException | RuntimeException e) {
-        socket.close();
-        throw e;
-      }
+      return tlsLink((SSLSocket) ((SSLServerSocket) listener).accept());
     }
     return RelaySides.of(relayOptions(((ServerSocketChannel) listener).accept()));
   }
