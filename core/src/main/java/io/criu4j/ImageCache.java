@@ -4,6 +4,7 @@ import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.CriuPageSink;
 import io.criu4j.internal.image.ImageLimits;
 import io.criu4j.internal.image.MemoryBudget;
+import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.internal.image.PageSink;
 import io.criu4j.internal.image.PageStreamParser;
 import io.criu4j.internal.wire.ErrorCode;
@@ -93,6 +94,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class ImageCache implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ImageCache.class);
+  /** Name prefix of a directory the cache makes itself, followed by its owner's tag. */
+  static final String DEFAULT_DIR_PREFIX = "criu4j-cache-";
+  /** Name prefix of the work directory (page server log), next to the images directory. */
+  public static final String WORK_DIR_PREFIX = ".criu4j-cache-work-";
   private static final AtomicLong IDS = new AtomicLong();
   /** Streams the sender may have open at once. */
   static final int MAX_OPEN_STREAMS = 16;
@@ -826,7 +831,8 @@ public final class ImageCache implements AutoCloseable {
             : criu != null ? criu.version() : CriuVersion.of(4, 1, 0)).pageServerHeaderSize();
         String label = "cache-" + IDS.incrementAndGet();
         if (directory == null) {
-          dir = Files.createTempDirectory(Paths.get("/dev/shm"), "criu4j-cache-");
+          OwnedDirs.reclaim(Paths.get("/dev/shm"), DEFAULT_DIR_PREFIX);
+          dir = OwnedDirs.create(Paths.get("/dev/shm"), DEFAULT_DIR_PREFIX);
           created = true;
         } else {
           dir = directory;
@@ -845,7 +851,8 @@ public final class ImageCache implements AutoCloseable {
           }
           created = true;
         }
-        work = Files.createTempDirectory(dir.getParent(), ".criu4j-cache-work-");
+        OwnedDirs.reclaim(dir.getParent(), WORK_DIR_PREFIX);
+        work = OwnedDirs.create(dir.getParent(), WORK_DIR_PREFIX);
         mux = MuxConnection.open(connection, connection, MuxConfig.receiver()
             .sessionId(sessionId).name(label).stallTimeout(stallTimeout)
             .maxOpenStreams(MAX_OPEN_STREAMS).initialStreamWindow(STREAM_WINDOW)

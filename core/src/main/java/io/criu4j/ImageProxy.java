@@ -1,6 +1,7 @@
 package io.criu4j;
 
 import io.criu4j.CriuOptions.PageServerTarget;
+import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.internal.image.PageStreamParser;
 import io.criu4j.internal.image.StagingWatcher;
 import io.criu4j.internal.posix.Native;
@@ -81,6 +82,8 @@ public final class ImageProxy implements AutoCloseable {
   /** The pipe for splicing (the kernel may grant less: {@code fs.pipe-max-size}). */
   private static final int SPLICE_PIPE_BYTES = 1024 * 1024;
   private static final Duration TAKE_POLL = Duration.ofMillis(50);
+  /** Name prefix of staging directories, followed by the owner's pid and start time. */
+  static final String STAGING_PREFIX = "criu4j-proxy-";
   /** The name of the page tunnel; {@link ImageCache} expects it. */
   static final String PAGE_TUNNEL = "pages";
   private static final java.util.Set<StandardOpenOption> READ = java.util.Set.of(
@@ -747,7 +750,9 @@ public final class ImageProxy implements AutoCloseable {
       UnixSocket.Pair pair = null;
       MuxConnection mux = null;
       try {
-        root = Files.createTempDirectory(stagingParent, "criu4j-proxy-");
+        // What a killed proxy left in the same parent goes first; then ours, named after us.
+        OwnedDirs.reclaim(stagingParent, STAGING_PREFIX);
+        root = OwnedDirs.create(stagingParent, STAGING_PREFIX);
         Path staging = Files.createDirectory(root.resolve("images"));
         Path work = Files.createDirectory(root.resolve("work"));
         watcher = StagingWatcher.open(staging);

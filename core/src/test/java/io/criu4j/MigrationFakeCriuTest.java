@@ -228,6 +228,27 @@ class MigrationFakeCriuTest {
   // ------------------------------------------------------------------------- success
 
   @Test
+  @DisplayName("an agent starting reclaims what a killed agent left in its directory, and only "
+      + "that")
+  void agentStartReclaimsDirectoriesOfEndedAgents() throws Exception {
+    Process ended = new ProcessBuilder("true").start();
+    ended.waitFor();
+    Path session = Files.createDirectory(cacheDir.path().resolve("criu4j-" + ended.pid()
+        + ".1-0b5e3c1a-1"));
+    Files.writeString(session.resolve("pages-1.img"), "left by a SIGKILLed agent");
+    Path work = Files.createDirectory(cacheDir.path().resolve(".criu4j-cache-work-"
+        + ended.pid() + ".1-q7"));
+    Path unrelated = Files.createDirectory(cacheDir.path().resolve("criu4j-notes"));
+
+    startAgent();
+
+    assertThat(session).doesNotExist();
+    assertThat(work).doesNotExist();
+    assertThat(unrelated).isDirectory();
+    Files.delete(unrelated); // the directory must be empty for the next test
+  }
+
+  @Test
   @DisplayName("downtime ends when the agent reports the tree running, not when the source's "
       + "CRIU finishes tearing down the original")
   void downtimeEndsWhenTheDestinationRuns() throws Exception {

@@ -15,16 +15,17 @@ import io.criu4j.TransferReport;
 import io.criu4j.TransportException;
 import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.ImageLimits;
+import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.internal.rpc.ControlProto.Abort;
-import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.Envelope.BodyCase;
+import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.ImagesReady;
 import io.criu4j.internal.rpc.ControlProto.Preflight;
 import io.criu4j.internal.rpc.ControlProto.PreflightResult;
 import io.criu4j.internal.rpc.ControlProto.RestoreFailed;
+import io.criu4j.internal.rpc.ControlProto.RestoreFlags;
 import io.criu4j.internal.rpc.ControlProto.Restored;
 import io.criu4j.internal.rpc.ControlProto.Resumed;
-import io.criu4j.internal.rpc.ControlProto.RestoreFlags;
 import io.criu4j.internal.rpc.ControlProto.RoundStored;
 import io.criu4j.spi.Connection;
 import java.io.IOException;
@@ -53,6 +54,10 @@ import org.slf4j.LoggerFactory;
  */
 final class AgentSession {
   private static final Logger log = LoggerFactory.getLogger(AgentSession.class);
+  /** Name prefix of a session's cache directory: then owner tag, session id and round. */
+  static final String SESSION_PREFIX = "criu4j-";
+  /** Name prefix of the scratch directory of the CPU check. */
+  static final String CPU_CHECK_PREFIX = ".criu4j-cpucheck-";
   /** How often a wait for the source's next step looks at the images' progress. */
   private static final long PROGRESS_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
   private static final Duration SHIPPED_WAIT = Duration.ofSeconds(30);
@@ -222,7 +227,7 @@ final class AgentSession {
   private String checkCpu(byte[] cpuinfo) throws MigrationException {
     Path dir;
     try {
-      dir = Files.createTempDirectory(s.directory(), ".criu4j-cpucheck-");
+      dir = OwnedDirs.create(s.directory(), CPU_CHECK_PREFIX);
       Files.write(dir.resolve("cpuinfo.img"), cpuinfo);
     } catch (IOException e) {
       throw new MigrationException("cannot write the source's CPU description into "
@@ -279,7 +284,13 @@ final class AgentSession {
     }
     Connection c = awaitImageConnection(round);
     used.add(c);
-    Path dir = s.directory().resolve("criu4j-" + id + "-" + round);
+    Path dir;
+    try {
+      // Named after this process too, so that a later agent can tell it was left by us.
+      dir = s.directory().resolve(SESSION_PREFIX + OwnedDirs.selfTag() + "-" + id + "-" + round);
+    } catch (IOException e) {
+      throw new MigrationException("cannot name the cache directory: " + e, e);
+    }
     ImageCache.Builder b = ImageCache.builder(c).directory(dir).memoryLimit(s.memoryLimit())
         .sessionId(id).criu(s.criu());
     if (s.pageSinks() != null) {

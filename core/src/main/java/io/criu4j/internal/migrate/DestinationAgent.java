@@ -1,13 +1,16 @@
 package io.criu4j.internal.migrate;
 
+import io.criu4j.ImageCache;
 import io.criu4j.MigrationException;
 import io.criu4j.TransportException;
+import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.spi.Connection;
 import io.criu4j.spi.Listener;
+import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.net.URI;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -47,11 +50,24 @@ public final class DestinationAgent implements AutoCloseable {
     acceptor.setDaemon(true);
   }
 
+  /**
+   * Deletes what agents that no longer run left in {@code dir} (session, work and CPU-check
+   * directories of a SIGKILLed agent); directories of live agents sharing it carry their
+   * owner's name and stay. Done by every agent at start; returns what was deleted.
+   */
+  public static List<Path> reclaimLeftovers(Path dir) {
+    List<Path> removed = new ArrayList<>(OwnedDirs.reclaim(dir, AgentSession.SESSION_PREFIX));
+    removed.addAll(OwnedDirs.reclaim(dir, ImageCache.WORK_DIR_PREFIX));
+    removed.addAll(OwnedDirs.reclaim(dir, AgentSession.CPU_CHECK_PREFIX));
+    return removed;
+  }
+
   public static DestinationAgent start(AgentSettings settings) throws MigrationException {
     if (!Files.isDirectory(settings.directory())) {
       throw new MigrationException("the agent's directory " + settings.directory()
           + " does not exist or is not a directory");
     }
+    reclaimLeftovers(settings.directory());
     Listener l = settings.transport().listen(settings.listen());
     DestinationAgent a = new DestinationAgent(settings, l);
     a.acceptor.start();
