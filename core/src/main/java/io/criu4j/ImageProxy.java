@@ -680,7 +680,9 @@ public final class ImageProxy implements AutoCloseable {
 
     /**
      * Where the staging directory is created: a tmpfs, so that staged images never touch a
-     * disk. Default {@code /dev/shm}.
+     * disk. Default {@code /dev/shm}. The staging directory is named after this process (pid
+     * and start time); starting a proxy deletes the staging directories in the same parent whose
+     * process no longer runs (what a killed source left).
      */
     public Builder stagingParent(Path dir) {
       this.stagingParent = Objects.requireNonNull(dir, "dir");

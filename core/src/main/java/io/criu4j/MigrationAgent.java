@@ -127,7 +127,12 @@ public final class MigrationAgent implements AutoCloseable {
       return this;
     }
 
-    /** Parent directory (on tmpfs) of the per-session image directories; default /dev/shm. */
+    /**
+     * Parent directory (on tmpfs) of the per-session image directories; default /dev/shm. The
+     * session directories are named after the agent's process (pid and start time); at start the
+     * agent deletes those whose process no longer runs (what a killed agent left), and leaves
+     * those of other live agents sharing the directory.
+     */
     public Builder directory(Path parent) {
       this.directory = Objects.requireNonNull(parent, "parent");
       return this;
