@@ -71,7 +71,7 @@ public final class MuxConnection implements AutoCloseable {
   private static final int MAX_WINDOW = Integer.MAX_VALUE;
   private static final int CONTROL_BUFFER_BYTES = 64 * 1024;
   /** DATA frames per gathering write (one write moves at most {@link #MAX_BATCH_DATA_BYTES}). */
-  private static final int MAX_BATCH_FRAMES = 8;
+  private static final int MAX_BATCH_FRAMES = 32;
 
   private static final int MAX_BATCH_DATA_BYTES = 1024 * 1024;
   /**
