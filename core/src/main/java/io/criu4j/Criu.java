@@ -4,6 +4,7 @@ import io.criu4j.internal.criu.CriuFiles;
 import io.criu4j.internal.criu.OptionsMapper;
 import io.criu4j.internal.criu.SwrkConnection;
 import io.criu4j.internal.posix.Fd;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.posix.Native;
 import io.criu4j.internal.rpc.CriuRpc.Features;
 import io.criu4j.internal.rpc.CriuRpc.Options;
@@ -16,11 +17,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -165,7 +164,7 @@ public final class Criu {
     try {
       simple(RequestType.CHECK, RequestType.CHECK, dir, CriuOptions.DEFAULTS, "check.log");
     } finally {
-      deleteTree(dir);
+      FileTree.delete(dir);
     }
   }
 
@@ -450,19 +449,6 @@ public final class Criu {
     }
   }
 
-  static void deleteTree(Path dir) {
-    try (Stream<Path> walk = Files.walk(dir)) {
-      walk.sorted(Comparator.reverseOrder()).forEach(p -> {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          log.debug("cannot delete {}: {}", p, e.getMessage());
-        }
-      });
-    } catch (IOException e) {
-      log.debug("cannot delete {}: {}", dir, e.getMessage());
-    }
-  }
 
   /** Configures a {@link Criu}; not thread-safe. */
   public static final class Builder {

@@ -7,6 +7,7 @@ import io.criu4j.internal.image.MemoryBudget;
 import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.internal.image.PageSink;
 import io.criu4j.internal.image.PageStreamParser;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.wire.ErrorCode;
 import io.criu4j.internal.wire.ImageEnd;
 import io.criu4j.internal.wire.Inbound;
@@ -686,8 +687,8 @@ public final class ImageCache implements AutoCloseable {
       join(up);
     }
     completion.completeExceptionally(closedException);
-    Criu.deleteTree(directory);
-    Criu.deleteTree(workDir);
+    FileTree.delete(directory);
+    FileTree.delete(workDir);
     log.debug("{}: closed", label);
   }
 
@@ -868,10 +869,10 @@ public final class ImageCache implements AutoCloseable {
         }
         connection.close();
         if (work != null) {
-          Criu.deleteTree(work);
+          FileTree.delete(work);
         }
         if (created) {
-          Criu.deleteTree(dir);
+          FileTree.delete(dir);
         }
         if (e instanceof MigrationException m) {
           throw m;

@@ -4,6 +4,7 @@ import io.criu4j.CriuOptions.PageServerTarget;
 import io.criu4j.internal.image.OwnedDirs;
 import io.criu4j.internal.image.PageStreamParser;
 import io.criu4j.internal.image.StagingWatcher;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.posix.Native;
 import io.criu4j.internal.posix.SplicePipe;
 import io.criu4j.internal.posix.UnixSocket;
@@ -627,7 +628,7 @@ public final class ImageProxy implements AutoCloseable {
     watcher.close();
     criuEnd.close();
     relayEnd.close();
-    Criu.deleteTree(root);
+    FileTree.delete(root);
     log.debug("{}: closed", label);
   }
 
@@ -783,7 +784,7 @@ public final class ImageProxy implements AutoCloseable {
           watcher.close();
         }
         if (root != null) {
-          Criu.deleteTree(root);
+          FileTree.delete(root);
         }
         if (e instanceof MigrationException m) {
           throw m;

@@ -6,6 +6,7 @@ import io.criu4j.internal.image.PageSink;
 import io.criu4j.internal.image.SocketChannels;
 import io.criu4j.internal.image.SyntheticPageClient;
 import io.criu4j.internal.posix.Fd;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.posix.UnixSocket;
 import io.criu4j.internal.transport.NioConnection;
 import io.criu4j.spi.Connection;
@@ -202,7 +203,7 @@ final class TransferFixture {
 
   static void deleteQuietly(Path dir) {
     if (Files.exists(dir)) {
-      Criu.deleteTree(dir);
+      FileTree.delete(dir);
     }
   }
 }

@@ -281,7 +281,7 @@ final class RelaySides {
       long cpu = TransferBench.cpuNanos() - cpu0 - criu.cpuNanos();
       return new Side(total, wall, cpu, TransferBench.hwmKib());
     } finally {
-      TransferBench.deleteTree(staging);
+      CriuOverheadBench.deleteTree(staging);
     }
   }
 
@@ -419,7 +419,7 @@ final class RelaySides {
       long cpu = TransferBench.cpuNanos() - cpu0;
       return new Side(total, wall, cpu, TransferBench.hwmKib());
     } finally {
-      TransferBench.deleteTree(store);
+      CriuOverheadBench.deleteTree(store);
     }
   }
 

@@ -203,7 +203,7 @@ public final class TransferBench implements Callable<Integer> {
       return drive(work);
     } finally {
       if (ownWork) {
-        deleteTree(work);
+        CriuOverheadBench.deleteTree(work);
       }
     }
   }
@@ -369,7 +369,7 @@ public final class TransferBench implements Callable<Integer> {
       if (sender != null) {
         sender.destroyForcibly();
       }
-      deleteTree(dir);
+      CriuOverheadBench.deleteTree(dir);
     }
   }
 
@@ -810,17 +810,6 @@ public final class TransferBench implements Callable<Integer> {
     if (System.getenv("CRIU4J_BENCH_DEBUG") != null) {
       System.err.println("DEBUG " + role + " VmHWM reset: " + before + " kB before, "
           + hwmKib() + " kB after (VmRSS " + statusKib("VmRSS:") + " kB)");
-    }
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
     }
   }
 }

@@ -1,16 +1,14 @@
 package io.criu4j.internal.image;
 
+import io.criu4j.internal.posix.FileTree;
+import io.criu4j.internal.posix.ProcStat;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,7 +43,7 @@ public final class OwnedDirs {
     String t = selfTag;
     if (t == null) {
       long pid = ProcessHandle.current().pid();
-      OptionalLong start = startTime(PROC, pid);
+      OptionalLong start = ProcStat.startTime(PROC, pid);
       if (start.isEmpty()) {
         throw new IOException("cannot read the start time of this process from /proc/" + pid
             + "/stat");
@@ -90,7 +88,7 @@ public final class OwnedDirs {
         }
         OptionalLong start;
         try {
-          start = startTime(proc, owner[0]);
+          start = ProcStat.startTime(proc, owner[0]);
         } catch (IOException e) {
           log.debug("cannot tell whether pid {} (owner of {}) runs; leaving it: {}", owner[0],
               dir, e.toString());
@@ -99,12 +97,11 @@ public final class OwnedDirs {
         if (start.isPresent() && start.getAsLong() == owner[1]) {
           continue; // the owner runs
         }
-        try {
-          deleteTree(dir);
+        if (FileTree.delete(dir)) {
           removed.add(dir);
           log.info("removed {}, left by process {} which no longer runs", dir, owner[0]);
-        } catch (IOException e) {
-          log.warn("cannot remove {}, left by process {}: {}", dir, owner[0], e.toString());
+        } else {
+          log.warn("cannot remove all of {}, left by process {}", dir, owner[0]);
         }
       }
     } catch (NoSuchFileException e) {
@@ -132,50 +129,5 @@ public final class OwnedDirs {
     } catch (NumberFormatException e) {
       return null;
     }
-  }
-
-  /**
-   * The start time of {@code pid}, or empty if no such process exists.
-   *
-   * @throws IOException if {@code /proc/PID/stat} exists but cannot be read or parsed
-   */
-  static OptionalLong startTime(Path proc, long pid) throws IOException {
-    String stat;
-    try {
-      stat = Files.readString(proc.resolve(Long.toString(pid)).resolve("stat"),
-          StandardCharsets.US_ASCII);
-    } catch (NoSuchFileException e) {
-      return OptionalLong.empty();
-    }
-    int close = stat.lastIndexOf(')');
-    String[] f = close < 0 ? new String[0] : stat.substring(close + 2).trim().split(" ");
-    // After "pid (comm) ": state is field 3, starttime field 22, so index 19 here.
-    if (f.length < 20) {
-      throw new IOException("unexpected /proc/" + pid + "/stat: " + stat);
-    }
-    try {
-      return OptionalLong.of(Long.parseLong(f[19]));
-    } catch (NumberFormatException e) {
-      throw new IOException("unexpected /proc/" + pid + "/stat: " + stat, e);
-    }
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        Files.deleteIfExists(file);
-        return FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-        if (e != null) {
-          throw e;
-        }
-        Files.deleteIfExists(d);
-        return FileVisitResult.CONTINUE;
-      }
-    });
   }
 }

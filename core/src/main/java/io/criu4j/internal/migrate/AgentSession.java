@@ -16,6 +16,7 @@ import io.criu4j.TransportException;
 import io.criu4j.internal.image.CacheHooks;
 import io.criu4j.internal.image.ImageLimits;
 import io.criu4j.internal.image.OwnedDirs;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.rpc.ControlProto.Abort;
 import io.criu4j.internal.rpc.ControlProto.Envelope.BodyCase;
 import io.criu4j.internal.rpc.ControlProto.Envelope;
@@ -240,7 +241,7 @@ final class AgentSession {
       return "this host's CPU cannot run the source's images (CPUINFO_CHECK): "
           + e.getMessage();
     } finally {
-      Fs.deleteTree(dir);
+      FileTree.delete(dir);
     }
   }
 

@@ -1,6 +1,7 @@
 package io.criu4j.internal.migrate;
 
 import io.criu4j.MigrationException;
+import io.criu4j.internal.posix.ProcStat;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
@@ -176,10 +177,8 @@ final class ProcTree {
 
   private long startTime(int pid) {
     try {
-      String s = Files.readString(proc.resolve(Integer.toString(pid)).resolve("stat"),
-          StandardCharsets.US_ASCII);
-      return Long.parseLong(s.substring(s.lastIndexOf(')') + 2).split(" ")[19]);
-    } catch (IOException | RuntimeException e) {
+      return ProcStat.startTime(proc, pid).orElse(-2);
+    } catch (IOException e) {
       return -2;
     }
   }

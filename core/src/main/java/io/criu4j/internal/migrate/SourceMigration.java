@@ -16,11 +16,12 @@ import io.criu4j.ProtocolException;
 import io.criu4j.RoundStats;
 import io.criu4j.TransferReport;
 import io.criu4j.TransportException;
+import io.criu4j.internal.posix.FileTree;
 import io.criu4j.internal.rpc.ControlProto.Abort;
 import io.criu4j.internal.rpc.ControlProto.BeginImages;
 import io.criu4j.internal.rpc.ControlProto.Commit;
-import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.Envelope.BodyCase;
+import io.criu4j.internal.rpc.ControlProto.Envelope;
 import io.criu4j.internal.rpc.ControlProto.Hello;
 import io.criu4j.internal.rpc.ControlProto.ImagesShipped;
 import io.criu4j.internal.rpc.ControlProto.Preflight;
@@ -316,7 +317,7 @@ public final class SourceMigration implements AutoCloseable {
     } catch (Exception e) {
       throw new MigrationException("cannot read the CPU description: " + e, e);
     } finally {
-      Fs.deleteTree(dir);
+      FileTree.delete(dir);
     }
   }
 

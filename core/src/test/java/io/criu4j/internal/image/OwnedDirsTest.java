@@ -2,6 +2,7 @@ package io.criu4j.internal.image;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.criu4j.internal.posix.ProcStat;
 import io.criu4j.testing.TmpfsDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +37,7 @@ class OwnedDirsTest {
   }
 
   private static long ourStartTime() throws Exception {
-    OptionalLong t = OwnedDirs.startTime(Paths.get("/proc"), ProcessHandle.current().pid());
+    OptionalLong t = ProcStat.startTime(Paths.get("/proc"), ProcessHandle.current().pid());
     assertThat(t).isPresent();
     return t.getAsLong();
   }
@@ -57,7 +58,7 @@ class OwnedDirsTest {
   void reclaimDeletesTheDirectoriesOfEndedOwners() throws Exception {
     Process p = new ProcessBuilder("true").start();
     long deadPid = p.pid();
-    long deadStart = OwnedDirs.startTime(Paths.get("/proc"), deadPid).orElse(1);
+    long deadStart = ProcStat.startTime(Paths.get("/proc"), deadPid).orElse(1);
     p.waitFor();
     p.destroy();
     Path gone = leftBy(deadPid + "." + deadStart);
@@ -73,7 +74,7 @@ class OwnedDirsTest {
   @DisplayName("reclaim leaves live owners' directories, other names and plain files alone")
   void reclaimLeavesEverythingElse() throws Exception {
     Path ours = OwnedDirs.create(parent.path(), PREFIX);
-    Path initsDir = leftBy("1." + OwnedDirs.startTime(Paths.get("/proc"), 1).orElseThrow());
+    Path initsDir = leftBy("1." + ProcStat.startTime(Paths.get("/proc"), 1).orElseThrow());
     Path unparsable = Files.createDirectory(parent.path().resolve(PREFIX + "abc.def-x"));
     Path noStart = Files.createDirectory(parent.path().resolve(PREFIX + "123-x"));
     Path otherPrefix = Files.createDirectory(parent.path().resolve("criu4j-other-999999.1-x"));
