@@ -29,3 +29,16 @@ fi
 log "$(javac -version 2>&1), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g')"
 
 bash scripts/install-criu.sh
+
+# Post-copy: CRIU's lazy page server sizes its pipes to 4 MiB, which takes CAP_SYS_RESOURCE or
+# fs.pipe-max-size >= 4 MiB (the kernel's default is 1 MiB). A container's root may lack the
+# capability; the sysctl is host-wide and harmless.
+want=4194304
+have=$(cat /proc/sys/fs/pipe-max-size 2>/dev/null || echo 0)
+if ((have < want)); then
+    if echo "$want" >/proc/sys/fs/pipe-max-size 2>/dev/null; then
+        log "fs.pipe-max-size raised from $have to $want (CRIU's lazy pages need 4 MiB pipes)"
+    else
+        log "WARNING: cannot raise fs.pipe-max-size from $have to $want; post-copy will be refused"
+    fi
+fi

@@ -20,6 +20,12 @@ public enum MigrationPhase {
   RESTORE,
   /** The source is told to let go; the destination lets the restored tree run. */
   COMMIT,
+  /**
+   * Post-copy only: the tree runs on the destination while the rest of its memory arrives from
+   * the still frozen original, on demand and in the background. A failure here stops the copy
+   * and resumes the original.
+   */
+  POST_COPY,
   /** Connections, CRIU processes and staging directories are released. */
   CLEANUP
 }

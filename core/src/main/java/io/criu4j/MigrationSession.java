@@ -217,6 +217,21 @@ public final class MigrationSession implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Post-copy (CRIU lazy pages; default off): the destination runs the tree as soon as
+     * everything but its memory arrived, and the memory follows from the frozen original, on
+     * demand and in the background. The freeze then no longer grows with the memory size. The
+     * original is gone only once all of it arrived; until then a failure (or {@code cancel()})
+     * kills the copy and resumes the original, so the tree's work since the restore is lost,
+     * and what it did to the world outside (files, connections) stays done. Needs userfaultfd
+     * on both hosts and, on the source, pipes of 4 MiB ({@code fs.pipe-max-size}) or
+     * CAP_SYS_RESOURCE; the pre-flight refuses otherwise. Pre-copy rounds are skipped.
+     */
+    public Builder postCopy(boolean on) {
+      options.lazyPages(on);
+      return this;
+    }
+
     /** Pre-copy policy; default {@link PreCopyPolicy#defaults()}. */
     public Builder preCopy(PreCopyPolicy policy) {
       this.preCopy = Objects.requireNonNull(policy, "policy");
@@ -226,7 +241,8 @@ public final class MigrationSession implements AutoCloseable {
     /**
      * Longest time {@code phase} may take before the migration fails (rolled back if before the
      * commit point). Defaults: pre-flight 60 s, pre-copy the policy's {@code maxTotal} plus a
-     * round, final dump 5 min, transfer 5 min, restore 5 min, commit 30 s, cleanup 30 s.
+     * round, final dump 5 min, transfer 5 min, restore 5 min, commit 30 s, post-copy 10 min,
+     * cleanup 30 s.
      */
     public Builder phaseTimeout(MigrationPhase phase, Duration timeout) {
       Objects.requireNonNull(phase, "phase");

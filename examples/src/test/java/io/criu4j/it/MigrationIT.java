@@ -9,6 +9,7 @@ import io.criu4j.CriuOptions;
 import io.criu4j.MigrationAgent;
 import io.criu4j.MigrationCancelledException;
 import io.criu4j.MigrationEvent;
+import io.criu4j.MigrationPhase;
 import io.criu4j.MigrationException;
 import io.criu4j.MigrationReport;
 import io.criu4j.MigrationSession;
@@ -71,6 +72,8 @@ class MigrationIT {
   private TmpfsDir staging;
   private TmpfsDir cache;
   private TmpfsDir sockets;
+  /** Whether the sessions of this test migrate with post-copy. */
+  private boolean postCopy;
 
   @BeforeAll
   static void warmUp() throws Exception {
@@ -307,6 +310,70 @@ class MigrationIT {
         .isLessThan(CANCEL_PROMPTLY.toMillis());
   }
 
+  // ------------------------------------------------------------------------------ post-copy
+
+  @Test
+  @DisplayName("post-copy: the tree runs at the destination first, then all its memory arrives")
+  void migratesWithPostCopy(Criu criu, TestReporter reporter) throws Exception {
+    postCopy = true;
+    Payload payload = startPayload(Payload.builder().memMib(64).intervalMillis(5));
+    MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
+
+    MigrationReport report = migrate(criu, payload, TcpTransport.create(), agent.address());
+
+    assertMigrated(payload, report, 1, reporter);
+    assertThat(report.phases()).containsKey(MigrationPhase.POST_COPY);
+    assertThat(report.pageBytes()).as("memory moved after the restore")
+        .isGreaterThanOrEqualTo(64 * MIB);
+    assertThat(agent.completedSessions()).isEqualTo(1);
+    // The payload checks 1 MiB of its memory per tick against its pattern and stops on a
+    // mismatch: 80 more ticks have walked all 64 MiB at least once.
+    payload.awaitCounterAbove(payload.counter() + 80, Duration.ofSeconds(20));
+    closeAndAssertNoLeaks(payload, agent);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = FaultyTransport.Fault.class, names = {"CUT_ONE", "CUT_ALL"})
+  @DisplayName("post-copy: when the connection is cut while memory arrives, the copy is killed "
+      + "and the source resumes")
+  void postCopyRollsBackWhenTheConnectionIsCut(FaultyTransport.Fault how, Criu criu,
+      TestReporter reporter) throws Exception {
+    postCopy = true;
+    Payload payload = startPayload(Payload.builder().memMib(64));
+    MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
+    // The images are a few hundred KiB; the memory comes after the restore.
+    FaultyTransport faulty = FaultyTransport.cutAfter(TcpTransport.create(), 16 * MIB, how);
+
+    MigrationException failure = migrateExpectingFailure(criu, payload, faulty,
+        agent.address());
+
+    note(reporter, "failure", String.valueOf(failure));
+    assertThat(faulty.triggered()).as("the cut happened").isTrue();
+    assertThat(failure).hasMessageContaining("post-copy");
+    assertRolledBack(payload, agent, 1);
+    closeAndAssertNoLeaks(payload, agent);
+  }
+
+  @Test
+  @DisplayName("post-copy: when the destination vetoes its restore, the source resumes")
+  void postCopyRollsBackWhenTheRestoreFails(Criu criu, TestReporter reporter) throws Exception {
+    postCopy = true;
+    Payload payload = startPayload(Payload.builder().memMib(MEM_MIB));
+    MigrationAgent agent = startAgent(criu, unixAddress(), new Notifier() {
+      @Override
+      public void preRestore() {
+        throw new IllegalStateException("restore vetoed by the test");
+      }
+    });
+
+    MigrationException failure = migrateExpectingFailure(criu, payload, UnixTransport.create(),
+        agent.address());
+
+    note(reporter, "failure", String.valueOf(failure));
+    assertRolledBack(payload, agent, 1);
+    closeAndAssertNoLeaks(payload, agent);
+  }
+
   /** Waits up to {@link #CANCEL_PROMPTLY} for {@code f}; if it is slower, prints all threads. */
   private static void waitOrDumpThreads(CompletableFuture<?> f, String what) throws Exception {
     try {
@@ -340,7 +407,7 @@ class MigrationIT {
   private MigrationSession.Builder session(Criu criu, Payload payload, Transport transport,
       URI agent) {
     return MigrationSession.builder().pid(payload.pid()).destination(transport, agent)
-        .criu(criu).stagingDirectory(staging.path()).listener(events::add);
+        .criu(criu).stagingDirectory(staging.path()).listener(events::add).postCopy(postCopy);
   }
 
   private MigrationReport migrate(Criu criu, Payload payload, Transport transport, URI agent)

@@ -68,6 +68,16 @@ public final class SyntheticPageClient {
     return sent;
   }
 
+  /**
+   * Ends a page-server session in which nothing was sent: only {@code PS_IOV_CLOSE}, then waits
+   * for its answer. This is what a dump that keeps its memory elsewhere (lazy pages) leaves the
+   * page-server relay to say.
+   */
+  public void closeEmpty(ByteChannel channel) throws IOException {
+    sendHeader(channel, PageStreamParser.PS_IOV_CLOSE, 0, 0, 0, null);
+    awaitReply(channel, 4);
+  }
+
   private long sendHeader(ByteChannel channel, int cmd, long nrPages, long vaddr, long dstId,
       ByteBuffer data) throws IOException {
     header.clear();

@@ -78,6 +78,9 @@ final class AgentSession {
   private volatile boolean commitReceived;
   private volatile boolean ended;
   private RestoreFlags flags = RestoreFlags.getDefaultInstance();
+  /** The source asked for post-copy (and the pre-flight accepted it). */
+  private boolean postCopy;
+  private volatile PostCopyDestination postCopyRun;
 
   /**
    * @param handshakeDeadline ({@link System#nanoTime()}) by which the source's Hello and
@@ -103,6 +106,10 @@ final class AgentSession {
     }
     control.wake();
     imageConnections.values().forEach(f -> f.cancel(false));
+    PostCopyDestination pc = postCopyRun;
+    if (pc != null) {
+      pc.fail(reason);
+    }
   }
 
   /** Hands over the image connection of {@code round}; false if none is expected. */
@@ -158,6 +165,10 @@ final class AgentSession {
           }
         }
       });
+      PostCopyDestination pc = postCopyRun;
+      if (pc != null) {
+        pc.close();
+      }
       long peak = 0;
       for (ImageCache c : caches.values()) {
         c.close();
@@ -184,7 +195,7 @@ final class AgentSession {
     CriuFeatures features = s.criu().checkFeatures();
     PreflightResult.Builder r = PreflightResult.newBuilder().setCriu(Wire.version(mine))
         .setPageServerHeaderSize(mine.pageServerHeaderSize()).setMemTrack(features.memTrack())
-        .setMemoryLimit(s.memoryLimit());
+        .setMemoryLimit(s.memoryLimit()).setLazyPages(features.lazyPages());
     CriuVersion theirs = Wire.version(p.getCriu());
     flags = p.getRestore();
     String reason = null;
@@ -192,6 +203,11 @@ final class AgentSession {
       reason = "CRIU " + theirs + " on the source and CRIU " + mine + " here cannot exchange "
           + "pages (page-server header of " + p.getPageServerHeaderSize() + " vs "
           + mine.pageServerHeaderSize() + " bytes)";
+    }
+    postCopy = p.getPostCopy();
+    if (reason == null && postCopy && !features.lazyPages()) {
+      reason = "post-copy needs lazy pages, which this host's CRIU " + mine + " cannot restore "
+          + "(userfaultfd with non-cooperative events is missing)";
     }
     if (reason == null && p.getPageSize() != 4096) {
       reason = "the source's page size " + p.getPageSize() + " is not this host's 4096";
@@ -355,6 +371,16 @@ final class AgentSession {
     // hit another process that reused its pid.
     long[] rootStart = {-1};
     Notifier extra = s.restoreNotifier();
+    if (postCopy) {
+      // The restore itself touches lazy memory (CRIU's restorer faults on it), so the page
+      // relay must run before the restore starts: the source connects it at status-ready,
+      // right after it acknowledged post-dump.
+      postCopyRun = PostCopyDestination.start(s.criu(), cache.directory(), label,
+          why -> killRestored(pid[0], rootStart[0], why));
+      Connection lazy = awaitImageConnection(Wire.LAZY_PAGES_ROUND);
+      used.add(lazy);
+      postCopyRun.attach(lazy);
+    }
     Notifier hold = new Notifier() {
       @Override
       public void preRestore() throws Exception {
@@ -444,7 +470,11 @@ final class AgentSession {
     };
     RestoreResult rr;
     try {
-      rr = s.criu().restore(cache.directory(), restoreOptions(), hold);
+      CriuOptions o = restoreOptions();
+      if (postCopy) {
+        o = o.toBuilder().lazyPages(true).build();
+      }
+      rr = s.criu().restore(cache.directory(), o, hold);
     } catch (MigrationException e) {
       if (!commitReceived && pid[0] > 0 && !vetoedBeforeCommit[0]) {
         // CRIU failed (or died) after creating the tree; tasks it no longer traces would run.
@@ -462,10 +492,49 @@ final class AgentSession {
       throw new MigrationException("the restore was vetoed before the commit; the restored "
           + "copy (pid " + pid[0] + ") was killed");
     }
-    agent.completed();
+    if (!postCopy) {
+      agent.completed();
+    }
     control.send(Envelope.newBuilder().setResumed(Resumed.newBuilder().setPid(rr.pid())).build());
     emit(new MigrationEvent.Resumed(Instant.now(), true, rr.pid()));
     log.info("{}: restored tree runs as pid {}", label, rr.pid());
+    if (postCopy) {
+      awaitPostCopy(rr.pid());
+    }
+  }
+
+  /**
+   * Post-copy: the tree runs while its memory arrives. Returns once all of it did; if the
+   * post-copy fails, the copy has been killed (by the relay) before this throws.
+   */
+  private void awaitPostCopy(int root) throws MigrationException {
+    emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.POST_COPY));
+    long t = System.nanoTime();
+    PostCopyDestination pc = postCopyRun;
+    while (true) {
+      MigrationException st = stop;
+      if (st != null) {
+        pc.fail(st.getMessage());
+      }
+      try {
+        pc.done().get(200, TimeUnit.MILLISECONDS);
+        break;
+      } catch (TimeoutException e) {
+        // look at stop again
+      } catch (ExecutionException e) {
+        throw new MigrationException(label + ": " + e.getCause().getMessage() + "; the copy (pid "
+            + root + ") was killed and the source resumes its tree", e.getCause());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        pc.fail("interrupted");
+        throw new MigrationException(label + ": interrupted during post-copy", e);
+      }
+    }
+    agent.completed();
+    Duration took = Duration.ofNanos(System.nanoTime() - t);
+    emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.POST_COPY, took));
+    log.info("{}: post-copy of pid {} complete in {} ms ({} bytes)", label, root,
+        took.toMillis(), pc.bytesReceived());
   }
 
   /** Kills the restored tree rooted at {@code root}, which must not run (no commit). */

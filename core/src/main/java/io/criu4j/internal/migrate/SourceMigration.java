@@ -92,6 +92,11 @@ public final class SourceMigration implements AutoCloseable {
   private volatile long frozenNanos;
   private volatile boolean frozen;
   private int destinationPid;
+  /** Post-copy: CRIU's lazy-pages conversation between the source's CRIU and the agent. */
+  private volatile LazyPageRelay lazyRelay;
+  private volatile long commitSentNanos;
+  private volatile Thread lazyCommitter;
+  private volatile MigrationException lazyCommitFailure;
 
   public SourceMigration(SourceSettings settings) {
     this.s = settings;
@@ -178,6 +183,19 @@ public final class SourceMigration implements AutoCloseable {
     ControlChannel c;
     ImageProxy p;
     synchronized (lock) {
+      if (stop == null && lazyRelay != null && !lazyRelay.done().isDone()) {
+        // Post-copy: the original is still frozen at the source; rolling back stops the copy.
+        stop = why;
+        LazyPageRelay r = lazyRelay;
+        Thread t = new Thread(() -> r.fail(why.getMessage(), LazyPageRelay.Cause.LOCAL),
+            "criu4j-" + label + "-stop-post-copy");
+        t.setDaemon(true);
+        t.start();
+        if (control != null) {
+          control.wake();
+        }
+        return;
+      }
       if (committed || stop != null) {
         return;
       }
@@ -225,6 +243,12 @@ public final class SourceMigration implements AutoCloseable {
     sourceCriu = s.criu().version();
     CriuFeatures features = s.criu().checkFeatures();
     sourceMemTrack = features.memTrack();
+    if (postCopy()) {
+      String refusal = PostCopyCheck.sourceRefusal(features.lazyPages());
+      if (refusal != null) {
+        throw new MigrationException("post-copy of pid " + s.pid() + " refused: " + refusal);
+      }
+    }
     byte[] cpuinfo = cpuInfo();
     long estimate = s.hooks().estimatedBytes(proc.residentBytes(s.pid(), PAGE_SIZE));
     checkStop();
@@ -248,7 +272,8 @@ public final class SourceMigration implements AutoCloseable {
     Preflight.Builder pf = Preflight.newBuilder().setCriu(Wire.version(sourceCriu))
         .setPageServerHeaderSize(sourceCriu.pageServerHeaderSize())
         .setMemTrack(sourceMemTrack).setEstimatedBytes(estimate).setPageSize(PAGE_SIZE)
-        .setPreCopy(s.preCopy().enabled() && sourceMemTrack).setRestore(restoreFlags());
+        .setPreCopy(s.preCopy().enabled() && sourceMemTrack).setRestore(restoreFlags())
+        .setPostCopy(postCopy());
     if (cpuinfo != null) {
       pf.setCpuinfo(com.google.protobuf.ByteString.copyFrom(cpuinfo));
     }
@@ -261,12 +286,20 @@ public final class SourceMigration implements AutoCloseable {
     }
     destinationCriu = r.hasCriu() ? Wire.version(r.getCriu()) : null;
     destinationMemTrack = r.getMemTrack();
+    if (postCopy() && !r.getLazyPages()) {
+      throw new MigrationException("post-copy of pid " + s.pid() + " refused: the CRIU at "
+          + s.destination() + " cannot restore with lazy pages (userfaultfd)");
+    }
     if (r.getPageServerHeaderSize() != sourceCriu.pageServerHeaderSize()) {
       throw new MigrationException("CRIU " + sourceCriu + " here and CRIU " + destinationCriu
           + " at " + s.destination() + " cannot exchange pages (page-server header of "
           + sourceCriu.pageServerHeaderSize() + " vs " + r.getPageServerHeaderSize() + " bytes)");
     }
     end(MigrationPhase.PREFLIGHT);
+  }
+
+  private boolean postCopy() {
+    return s.options().lazyPages();
   }
 
   private Connection connect() throws MigrationException {
@@ -326,6 +359,10 @@ public final class SourceMigration implements AutoCloseable {
       preCopyNote = "pre-copy disabled";
       return;
     }
+    if (postCopy()) {
+      preCopyNote = "pre-copy skipped: post-copy moves the memory after the restore";
+      return;
+    }
     if (!sourceMemTrack || !destinationMemTrack) {
       String where = !sourceMemTrack && !destinationMemTrack ? "on both hosts"
           : !sourceMemTrack ? "on the source" : "on the destination";
@@ -355,7 +392,8 @@ public final class SourceMigration implements AutoCloseable {
     long t = System.nanoTime();
     ImageProxy p = beginImages(round, false);
     try {
-      CriuOptions o = p.configure(s.options()).toBuilder().trackMemory(true).build();
+      CriuOptions o = p.configure(s.options()).toBuilder().trackMemory(true).lazyPages(false)
+          .build();
       DumpResult r = s.criu().preDump(p.stagingDir(), o);
       checkStop();
       imagesWritten(round, p);
@@ -403,6 +441,8 @@ public final class SourceMigration implements AutoCloseable {
     MigrationException[] veto = new MigrationException[1];
     TransferReport[] shipped = new TransferReport[1];
     boolean[] slot = new boolean[1];
+    boolean lazy = postCopy();
+    int lazyPort = lazy ? PostCopyCheck.freeLoopbackPort() : 0;
     Notifier hold = new Notifier() {
       @Override
       public void preDump() throws Exception {
@@ -416,19 +456,41 @@ public final class SourceMigration implements AutoCloseable {
       public void postDump() throws Exception {
         releaseDumpSlot(slot);
         try {
-          shipped[0] = commitPoint(round, p);
+          shipped[0] = lazy ? lazyHandOver(round, p) : commitPoint(round, p);
         } catch (MigrationException e) {
           veto[0] = e;
           throw e;
+        }
+      }
+
+      @Override
+      public void statusReady() throws Exception {
+        if (lazy) {
+          try {
+            startPostCopy(lazyPort);
+          } catch (MigrationException e) {
+            veto[0] = e;
+            throw e;
+          }
         }
       }
     };
     DumpResult r;
     try {
       CriuOptions o = p.configure(s.options()).toBuilder().trackMemory(round > 1).build();
+      if (lazy) {
+        // A lazy dump keeps the memory in CRIU's pipes and serves it from a page server of its
+        // own on this port; only the pages that cannot be lazy go into the staged files.
+        o = o.toBuilder().pageServer(CriuOptions.PageServerTarget.port(lazyPort)).build();
+      }
       acquireDumpSlot(slot);
       r = s.criu().dump(p.stagingDir(), o, hold);
     } catch (MigrationException e) {
+      if (lazy && lazyRelay != null) {
+        // The relay failed, so CRIU's lazy page server did: CRIU resumed the original.
+        joinCommitter();
+        throw postCopyFailed(veto[0] != null ? veto[0] : e);
+      }
       if (committed) {
         throw new MigrationException("CRIU failed after the commit point; the tree may run on "
             + "the destination as pid " + destinationPid + ": " + e.getMessage(), e);
@@ -446,8 +508,10 @@ public final class SourceMigration implements AutoCloseable {
       releaseDumpSlot(slot);
       release(p);
     }
+    joinCommitter();
     if (!committed) {
-      throw new ProtocolException("CRIU completed the dump without the post-dump notification");
+      throw new ProtocolException("CRIU completed the dump without the "
+          + (lazy ? "status-ready" : "post-dump") + " notification");
     }
     long resumedNanos;
     try {
@@ -461,10 +525,183 @@ public final class SourceMigration implements AutoCloseable {
           + "did not confirm that pid " + destinationPid + " runs: " + e.getMessage(), e);
     }
     lastResumedNanos = resumedNanos;
+    if (lazy) {
+      lazyFinished(resumedNanos);
+    }
     emit(new MigrationEvent.Resumed(Instant.now(), true, destinationPid));
     rounds.add(roundStats(round, r.stats(), shipped[0], t));
     emit(new MigrationEvent.RoundFinished(Instant.now(), rounds.get(rounds.size() - 1)));
     end(MigrationPhase.COMMIT);
+  }
+
+  /**
+   * Post-copy, inside post-dump, the tree frozen: ships the staged images (no page stream: the
+   * memory stays in CRIU's pipes). Returning acknowledges post-dump, upon which CRIU starts its
+   * lazy page server and reports status-ready; the original stays frozen until the lazy page
+   * server ends, and resumes if it ends with an error. Throwing vetoes post-dump.
+   */
+  private TransferReport lazyHandOver(int round, ImageProxy p) throws MigrationException {
+    end(MigrationPhase.FINAL_DUMP);
+    begin(MigrationPhase.TRANSFER);
+    imagesWritten(round, p);
+    PostCopyCheck.endUnusedPageStream(p, sourceCriu);
+    TransferReport tr = finishImages(round, p);
+    end(MigrationPhase.TRANSFER);
+    begin(MigrationPhase.RESTORE);
+    return tr;
+  }
+
+  /**
+   * Post-copy, at status-ready: CRIU's lazy page server listens on {@code port}. Connects it to
+   * the agent through a {@link LazyPageRelay}: the destination restores now, fetching the
+   * memory the restore itself touches. A thread of its own then waits for the restored tree and
+   * commits, because CRIU serves pages only once this callback returned.
+   */
+  private void startPostCopy(int port) throws MigrationException {
+    checkStop();
+    java.nio.channels.SocketChannel criuSocket;
+    try {
+      criuSocket = java.nio.channels.SocketChannel.open(new java.net.InetSocketAddress(
+          java.net.InetAddress.getLoopbackAddress(), port));
+    } catch (IOException e) {
+      throw new MigrationException("cannot reach CRIU's lazy page server on port " + port
+          + ": " + e, e);
+    }
+    Connection c;
+    try {
+      c = connect();
+      c.write(Wire.imageHeader(s.sessionId(), Wire.LAZY_PAGES_ROUND));
+    } catch (MigrationException | RuntimeException e) {
+      closeQuietly(criuSocket);
+      throw e;
+    }
+    LazyPageRelay relay = new LazyPageRelay(label, new SourceSide());
+    synchronized (lock) {
+      if (stop != null) {
+        closeQuietly(criuSocket);
+        c.close();
+        throw stop;
+      }
+      lazyRelay = relay;
+    }
+    relay.start(criuSocket, c);
+    Thread t = new Thread(() -> commitPostCopy(relay), "criu4j-" + label + "-post-copy-commit");
+    t.setDaemon(true);
+    lazyCommitter = t;
+    t.start();
+  }
+
+  /**
+   * Waits for the restored tree, held before it runs, and commits: the destination lets it run
+   * and fetches the rest of the memory in the background. From here a failure stops the copy
+   * before the original resumes (see {@link LazyPageRelay}). Any failure on the way fails the
+   * relay, which makes CRIU resume the original.
+   */
+  private void commitPostCopy(LazyPageRelay relay) {
+    try {
+      Envelope e = await(BodyCase.RESTORED, "the destination's restore");
+      destinationPid = e.getRestored().getPid();
+      synchronized (lock) {
+        checkStop();
+        committed = true;
+      }
+      control.send(Envelope.newBuilder().setCommit(Commit.getDefaultInstance()).build());
+      commitSentNanos = System.nanoTime();
+      end(MigrationPhase.RESTORE);
+      Duration limit = s.timeout(MigrationPhase.POST_COPY);
+      // No COMMIT timer: its limit would cut the post-copy short. The phase ends with the
+      // post-copy, and its COMMIT share is set from the Resumed arrival (lazyFinished).
+      phase = MigrationPhase.COMMIT;
+      phaseStart = commitSentNanos;
+      phaseDeadline = commitSentNanos + limit.toNanos()
+          + s.timeout(MigrationPhase.COMMIT).toNanos();
+      emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.COMMIT));
+      timer.schedule(() -> relay.fail(MigrationPhase.POST_COPY + " timed out after "
+          + limit.toMillis() + " ms", LazyPageRelay.Cause.LOCAL), limit.toNanos(),
+          TimeUnit.NANOSECONDS);
+      log.debug("{}: post-copy committed; destination pid {}", label, destinationPid);
+    } catch (MigrationException | RuntimeException e) {
+      lazyCommitFailure = e instanceof MigrationException m ? m
+          : new MigrationException(e.toString(), e);
+      relay.fail(e.getMessage(), LazyPageRelay.Cause.LOCAL);
+    }
+  }
+
+  /** The source half of the post-copy relay: CRIU's socket ends well only after the END. */
+  private final class SourceSide implements LazyPageRelay.Side {
+    @Override
+    public boolean localEnded() {
+      LazyPageRelay r = lazyRelay;
+      return r != null && r.endReceived();
+    }
+
+    @Override
+    public void stopLocalCopy(String why) {
+      // Nothing runs here: the original is frozen until CRIU sees the reset.
+    }
+
+    @Override
+    public Duration fence(LazyPageRelay.Cause cause) {
+      return cause == LazyPageRelay.Cause.PEER ? Duration.ZERO : Wire.POST_COPY_FENCE;
+    }
+  }
+
+  /** Records the phases of a successful post-copy: commit until running, then the memory. */
+  private void lazyFinished(long resumedNanos) {
+    long now = System.nanoTime();
+    Duration commit = Duration.ofNanos(Math.max(0, resumedNanos - commitSentNanos));
+    Duration post = Duration.ofNanos(Math.max(0, now - resumedNanos));
+    phases.put(MigrationPhase.POST_COPY, post);
+    emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.POST_COPY));
+    emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.POST_COPY, post));
+    phaseStart = now - commit.toNanos();
+    LazyPageRelay r = lazyRelay;
+    if (r != null) {
+      // The memory moved after the restore, counted with CRIU's page-server headers.
+      pageBytes += r.bytesOut();
+      pages += r.bytesOut() / PAGE_SIZE;
+    }
+    log.debug("{}: post-copy done in {} ms ({} bytes of memory)", label, post.toMillis(),
+        r == null ? 0 : r.bytesOut());
+  }
+
+  private void joinCommitter() {
+    Thread t = lazyCommitter;
+    if (t != null) {
+      try {
+        t.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** The dump failed after the post-copy began: CRIU resumed the original. */
+  private MigrationException postCopyFailed(MigrationException e) {
+    LazyPageRelay r = lazyRelay;
+    if (r != null) {
+      r.close(); // waits until the destination stopped its copy, if it can still tell
+    }
+    lastResumedNanos = System.nanoTime();
+    emit(new MigrationEvent.Resumed(Instant.now(), false, s.pid()));
+    MigrationException st = stop;
+    MigrationException cf = lazyCommitFailure;
+    String why = st != null ? st.getMessage() : cf != null ? cf.getMessage() : e.getMessage();
+    MigrationException m = st instanceof MigrationCancelledException
+        ? new MigrationCancelledException("post-copy of pid " + s.pid() + " was cancelled; the "
+            + "copy on the destination was stopped and the source tree resumed")
+        : new MigrationException("post-copy of pid " + s.pid() + " failed (" + why + "); the "
+            + "copy on the destination was stopped and the source tree resumed", e);
+    committed = false;
+    return m;
+  }
+
+  private static void closeQuietly(java.nio.channels.SocketChannel c) {
+    try {
+      c.close();
+    } catch (IOException e) {
+      // closing
+    }
   }
 
   /**
@@ -716,10 +953,15 @@ public final class SourceMigration implements AutoCloseable {
   private void closeResources() {
     ImageProxy p;
     ControlChannel c;
+    LazyPageRelay r;
     synchronized (lock) {
       p = proxy;
       proxy = null;
       c = control;
+      r = lazyRelay;
+    }
+    if (r != null) {
+      r.close();
     }
     if (p != null) {
       p.close();

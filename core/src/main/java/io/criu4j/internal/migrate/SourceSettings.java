@@ -33,6 +33,7 @@ public record SourceSettings(int pid, Transport transport, URI destination, Criu
     t.put(MigrationPhase.TRANSFER, Duration.ofMinutes(5));
     t.put(MigrationPhase.RESTORE, Duration.ofMinutes(5));
     t.put(MigrationPhase.COMMIT, Duration.ofSeconds(30));
+    t.put(MigrationPhase.POST_COPY, Duration.ofMinutes(10));
     t.put(MigrationPhase.CLEANUP, Duration.ofSeconds(30));
     t.putAll(given);
     return t;

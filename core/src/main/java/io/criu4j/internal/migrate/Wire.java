@@ -12,6 +12,19 @@ final class Wire {
   static final String CONTROL_MAGIC = "C4JC";
   static final String IMAGE_MAGIC = "C4JI";
   static final int PROTOCOL = 1;
+  /**
+   * The "round" in the preamble of the post-copy connection, which carries CRIU's lazy-pages
+   * conversation ({@link LazyPageRelay}) instead of an image set.
+   */
+  static final int LAZY_PAGES_ROUND = -1;
+  /**
+   * Post-copy: how long the destination waits for data from the source before it gives up and
+   * kills its restored copy, and how long the source, having lost the connection, keeps its
+   * frozen original before letting CRIU resume it. The fence is the longer, so that the copy is
+   * stopped first.
+   */
+  static final java.time.Duration POST_COPY_STALL = java.time.Duration.ofSeconds(10);
+  static final java.time.Duration POST_COPY_FENCE = java.time.Duration.ofSeconds(20);
 
   private Wire() {}
 

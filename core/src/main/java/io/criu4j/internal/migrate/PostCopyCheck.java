@@ -1,0 +1,106 @@
+package io.criu4j.internal.migrate;
+
+import io.criu4j.CriuOptions;
+import io.criu4j.CriuVersion;
+import io.criu4j.ImageProxy;
+import io.criu4j.MigrationException;
+import io.criu4j.internal.image.SocketChannels;
+import io.criu4j.internal.image.SyntheticPageClient;
+import io.criu4j.internal.posix.Fd;
+import io.criu4j.internal.posix.UnixSocket;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.List;
+import java.util.Locale;
+
+/** What post-copy (CRIU lazy pages) needs on the source, and the small steps it takes there. */
+final class PostCopyCheck {
+  /**
+   * The pipe size CRIU's lazy page server asks for ({@code F_SETPIPE_SZ} of 1024 pages). Above
+   * {@code /proc/sys/fs/pipe-max-size} only a process with CAP_SYS_RESOURCE gets it; without,
+   * the server fails on its first page request and the source's tree resumes.
+   */
+  static final long LAZY_PIPE_BYTES = 4L << 20;
+  private static final int CAP_SYS_RESOURCE = 24;
+  private static final Path PIPE_MAX_SIZE = Paths.get("/proc/sys/fs/pipe-max-size");
+
+  private PostCopyCheck() {}
+
+  /** Null if this host can dump with lazy pages, else why not. */
+  static String sourceRefusal(boolean criuLazyPages) throws MigrationException {
+    if (!criuLazyPages) {
+      return "this host's CRIU cannot dump with lazy pages (it lacks userfaultfd with "
+          + "non-cooperative events)";
+    }
+    return pipeRefusal(readLong(PIPE_MAX_SIZE), effectiveCapabilities());
+  }
+
+  /** Null if CRIU's lazy page server can size its pipes, given those two values, else why not. */
+  static String pipeRefusal(long pipeMaxSize, long capEff) {
+    if (pipeMaxSize >= LAZY_PIPE_BYTES || (capEff & (1L << CAP_SYS_RESOURCE)) != 0) {
+      return null;
+    }
+    return String.format(Locale.ROOT, "CRIU's lazy page server needs pipes of %d bytes, but "
+        + "%s is %d and this process lacks CAP_SYS_RESOURCE; raise the limit with "
+        + "'sysctl fs.pipe-max-size=%d'", LAZY_PIPE_BYTES, PIPE_MAX_SIZE, pipeMaxSize,
+        LAZY_PIPE_BYTES);
+  }
+
+  private static long readLong(Path p) throws MigrationException {
+    // One read into a buffer large enough: a sysctl file read in pieces returns only the first.
+    byte[] b = new byte[64];
+    try (java.io.InputStream in = Files.newInputStream(p)) {
+      int n = in.read(b);
+      return Long.parseLong(new String(b, 0, Math.max(0, n),
+          java.nio.charset.StandardCharsets.US_ASCII).trim());
+    } catch (IOException | NumberFormatException e) {
+      throw new MigrationException("cannot read " + p + ": " + e, e);
+    }
+  }
+
+  private static long effectiveCapabilities() throws MigrationException {
+    Path status = Paths.get("/proc/self/status");
+    try {
+      List<String> lines = Files.readAllLines(status);
+      for (String l : lines) {
+        if (l.startsWith("CapEff:")) {
+          return Long.parseUnsignedLong(l.substring(7).trim(), 16);
+        }
+      }
+      return 0;
+    } catch (IOException | NumberFormatException e) {
+      throw new MigrationException("cannot read " + status + ": " + e, e);
+    }
+  }
+
+  /**
+   * A TCP port free on every address now, for CRIU's lazy page server (which CRIU binds on all
+   * addresses when driven over RPC).
+   */
+  static int freeLoopbackPort() throws MigrationException {
+    try (ServerSocket s = new ServerSocket()) {
+      s.setReuseAddress(true);
+      s.bind(new InetSocketAddress(0));
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new MigrationException("cannot find a free TCP port: " + e, e);
+    }
+  }
+
+  /**
+   * A lazy dump sends no page stream, so the proxy's page tunnel would wait for one: end it as
+   * an empty session ({@code PS_IOV_CLOSE}), which the destination's page server answers.
+   */
+  static void endUnusedPageStream(ImageProxy proxy, CriuVersion criu) throws MigrationException {
+    int fd = proxy.configure(CriuOptions.DEFAULTS).pageServer().fd();
+    try (UnixSocket s = UnixSocket.adopt(Fd.duplicate(fd, 3).release())) {
+      new SyntheticPageClient(criu.pageServerHeaderSize(), 4096).closeEmpty(SocketChannels.of(s));
+    } catch (IOException e) {
+      throw new MigrationException("cannot end the unused page stream: " + e, e);
+    }
+  }
+}
