@@ -454,6 +454,9 @@ final class AgentSession {
         Envelope e = receive(s.commitTimeout(), "the source's commit");
         if (e.getBodyCase() == BodyCase.COMMIT) {
           commitReceived = true;
+          if (postCopy) {
+            postCopyRun.guardCopy(ProcTree.system().treeWithStartTimes(pid[0]));
+          }
           return;
         }
         if (e.getBodyCase() == BodyCase.ABORT) {

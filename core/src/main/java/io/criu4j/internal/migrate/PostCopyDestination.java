@@ -42,6 +42,9 @@ final class PostCopyDestination implements AutoCloseable {
   private final Thread acceptor;
   private volatile Connection connection;
   private volatile SocketChannel accepted;
+  private ChildProcess guard;
+  private io.criu4j.internal.posix.Pipe guardPipe;
+  private java.util.concurrent.ScheduledExecutorService beats;
 
   private PostCopyDestination(String label, Path dir, ServerSocketChannel listener,
       ChildProcess daemon, Consumer<String> stopCopy) {
@@ -148,6 +151,87 @@ final class PostCopyDestination implements AutoCloseable {
     }
   }
 
+  /**
+   * Starts the watchdog that kills the copy unless this process keeps vouching for it. The copy
+   * depends on this process during the post-copy: without the relay the daemon fails, and
+   * memory that had not arrived reads as zeros once the daemon's userfaultfd is gone, while the
+   * source, after its fence, resumes the original. So a shell reads 5-byte messages from a pipe
+   * whose only writer is this process: "beat" every {@link Wire#POST_COPY_BEAT} renews a lease
+   * of {@link Wire#POST_COPY_LEASE} (shorter than the source's fence), "done" lets the copy be.
+   * End of file (this process died), an expired lease (it stalled) or anything else makes it
+   * kill the processes listed, each only if it still is the process started at the time given.
+   *
+   * @param processes pid and start time (clock ticks after boot) of each restored process,
+   *     listed while CRIU holds them stopped; processes forked later die with them only if the
+   *     root is a PID-namespace init
+   */
+  synchronized void guardCopy(List<long[]> processes) throws MigrationException {
+    StringBuilder list = new StringBuilder();
+    for (long[] p : processes) {
+      list.append(p[0]).append(' ').append(p[1]).append(' ');
+    }
+    String script = "set -- $0; while :; do "
+        + "m=$(timeout " + Wire.POST_COPY_LEASE.toSeconds()
+        + " dd bs=5 count=1 status=none 2>/dev/null) || m=; "
+        + "case \"$m\" in done) exit 0;; beat) ;; *) break;; esac; done; "
+        + "while [ $# -ge 2 ]; do "
+        + "t=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -d' ' -f20); "
+        + "[ \"$t\" = \"$2\" ] && kill -KILL $1; shift 2; done";
+    guardPipe = io.criu4j.internal.posix.Pipe.open();
+    guard = ChildProcess.spawn(java.nio.file.Paths.get("/bin/sh"), List.of("sh", "-c", script,
+        list.toString().trim()), System.getenv(), List.of(), guardPipe.readEnd().get(), -1, -1);
+    guardPipe.readEnd().close();
+    sendToGuard("beat\n");
+    beats = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "criu4j-" + label + "-lease");
+      t.setDaemon(true);
+      return t;
+    });
+    long every = Wire.POST_COPY_BEAT.toMillis();
+    beats.scheduleAtFixedRate(() -> sendToGuard("beat\n"), every, every,
+        java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  private synchronized void sendToGuard(String message) {
+    if (guard == null) {
+      return;
+    }
+    byte[] b = message.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    jnr.ffi.Pointer buf = jnr.ffi.Memory.allocateDirect(io.criu4j.internal.posix.Native.runtime(),
+        b.length);
+    buf.put(0, b, 0, b.length);
+    // 5 bytes into a pipe: one atomic write, read whole by the watchdog's dd.
+    io.criu4j.internal.posix.Native.libc().write(guardPipe.writeEnd().get(), buf, b.length);
+  }
+
+  /** Ends the lease: "done" if the copy may live (all its memory arrived); reaps the shell. */
+  private void releaseGuard(boolean copyMayLive) {
+    java.util.concurrent.ScheduledExecutorService b;
+    ChildProcess g;
+    synchronized (this) {
+      b = beats;
+      beats = null;
+      g = guard;
+    }
+    if (g == null) {
+      return;
+    }
+    b.shutdownNow();
+    if (copyMayLive) {
+      sendToGuard("done\n");
+    }
+    synchronized (this) {
+      guardPipe.close();
+      guard = null;
+    }
+    try {
+      g.waitFor(2_000);
+    } catch (MigrationException e) {
+      log.debug("{}: waiting for the watchdog: {}", label, e.getMessage());
+    }
+    g.close();
+  }
+
   /** Completes when the daemon received all memory and the source acknowledged the end. */
   java.util.concurrent.CompletableFuture<Void> done() {
     return relay.done();
@@ -196,6 +280,7 @@ final class PostCopyDestination implements AutoCloseable {
   @Override
   public void close() {
     relay.close();
+    releaseGuard(relay.done().isDone() && !relay.done().isCompletedExceptionally());
     daemon.close();
     closeQuietly(listener);
     try {

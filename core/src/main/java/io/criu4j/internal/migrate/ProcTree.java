@@ -175,6 +175,18 @@ final class ProcTree {
     return -1;
   }
 
+  /** Pid and start time of each process of the tree rooted at {@code root}. */
+  List<long[]> treeWithStartTimes(int root) {
+    List<long[]> out = new java.util.ArrayList<>();
+    for (int pid : tree(root)) {
+      long t = startTime(pid);
+      if (t >= 0) {
+        out.add(new long[] {pid, t});
+      }
+    }
+    return out;
+  }
+
   private long startTime(int pid) {
     try {
       return ProcStat.startTime(proc, pid).orElse(-2);

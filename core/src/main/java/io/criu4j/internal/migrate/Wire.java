@@ -25,6 +25,13 @@ final class Wire {
    */
   static final java.time.Duration POST_COPY_STALL = java.time.Duration.ofSeconds(10);
   static final java.time.Duration POST_COPY_FENCE = java.time.Duration.ofSeconds(20);
+  /**
+   * Post-copy: the destination's watchdog kills the copy when the agent has not renewed this
+   * lease (every {@link #POST_COPY_BEAT}) in time: the agent died or stalled. Shorter than the
+   * fence, for the same reason.
+   */
+  static final java.time.Duration POST_COPY_LEASE = java.time.Duration.ofSeconds(5);
+  static final java.time.Duration POST_COPY_BEAT = java.time.Duration.ofSeconds(1);
 
   private Wire() {}
 
