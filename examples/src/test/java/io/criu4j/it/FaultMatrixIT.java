@@ -79,7 +79,12 @@ class FaultMatrixIT {
     FILE_SHIPPING("file shipping", Side.SOURCE, "pause=PhaseStarted:TRANSFER"),
     POST_DUMP_HOLD("post-dump hold", Side.AGENT, "notify:pre-restore"),
     DURING_RESTORE("during restore", Side.AGENT, "notify:post-setup-namespaces"),
-    BEFORE_COMMIT("restored, before commit", Side.AGENT, "event:PhaseStarted:COMMIT");
+    BEFORE_COMMIT("restored, before commit", Side.AGENT, "event:PhaseStarted:COMMIT"),
+    /**
+     * Post-copy: the tree runs on the destination and its memory is on the way (the link holds
+     * after 4 MiB of it); the original is still frozen at the source.
+     */
+    POST_COPY("post-copy, memory on the way", Side.SOURCE, "hold=" + (4 * MIB));
 
     final String label;
     final Side pausing;
@@ -117,7 +122,8 @@ class FaultMatrixIT {
   static final List<String> OTHER_TRANSPORT_CELLS = List.of(
       "PAGE_TRANSFER/RESET", "PAGE_TRANSFER/STALL", "PAGE_TRANSFER/TIMEOUT",
       "POST_DUMP_HOLD/RESET", "POST_DUMP_HOLD/STALL",
-      "BEFORE_COMMIT/RESET", "BEFORE_COMMIT/STALL", "BEFORE_COMMIT/KILL_AGENT");
+      "BEFORE_COMMIT/RESET", "BEFORE_COMMIT/STALL", "BEFORE_COMMIT/KILL_AGENT",
+      "POST_COPY/RESET");
 
   enum Fault {
     KILL_SOURCE("source JVM killed"),
@@ -355,8 +361,12 @@ class FaultMatrixIT {
 
       List<String> sourceArgs = new ArrayList<>(List.of(String.valueOf(payload.pid()),
           address.toString(), staging.path().toString()));
-      for (String ph : List.of("PREFLIGHT", "FINAL_DUMP", "TRANSFER", "RESTORE", "COMMIT")) {
+      for (String ph : List.of("PREFLIGHT", "FINAL_DUMP", "TRANSFER", "RESTORE", "COMMIT",
+          "POST_COPY")) {
         sourceArgs.add("timeout=" + ph + ":" + PHASE_TIMEOUT.toMillis());
+      }
+      if (phase == Phase.POST_COPY) {
+        sourceArgs.add("postCopy");
       }
       if (phase.pausing == Side.SOURCE) {
         sourceArgs.add(phase.point);
@@ -369,7 +379,7 @@ class FaultMatrixIT {
       boolean agentStopped = false;
       try {
         ChildJvm pausing = phase.pausing == Side.SOURCE ? source : agent;
-        String paused = pausing.awaitLine(phase == Phase.PAGE_TRANSFER ? "HELD" : "PAUSED",
+        String paused = pausing.awaitLine(phase.point.startsWith("hold=") ? "HELD" : "PAUSED",
             WAIT);
         if (paused == null) {
           throw new AssertionError(phase + ": the " + phase.pausing + " never paused; source "

@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * The source side of a migration in a JVM of its own, so a test can SIGKILL it at a chosen
  * moment: {@code SourceMain PID AGENT_URI STAGING_DIR [pause=EVENT] [hold=BYTES]
- * [timeout=PHASE:MILLIS]... [pki=DIR]}. Runs one {@link MigrationSession} through a
+ * [timeout=PHASE:MILLIS]... [pki=DIR] [postCopy]}. Runs one {@link MigrationSession} through a
  * {@link FaultyTransport} over the transport of the agent's address: {@code tcp://},
  * {@code unix://}, or {@code tls://} with the host certificate {@code source} of the
  * {@link Pki} in {@code DIR}, accepting only the agent's certificate ({@code CN=agent}).
@@ -59,6 +59,7 @@ public final class SourceMain {
       switch (kv[0]) {
         case "pause" -> pause = kv[1];
         case "hold" -> hold = Long.parseLong(kv[1]);
+        case "postCopy" -> b.postCopy(true);
         case "pki" -> pki = Pki.at(Paths.get(kv[1]));
         case "timeout" -> {
           String[] pm = kv[1].split(":");

@@ -37,6 +37,8 @@ final class LazyPageRelay implements AutoCloseable {
   enum Cause {
     /** The local socket broke or ended before the peer's END (or its end was not a good one). */
     LOCAL,
+    /** This side decided to stop (a timeout, a cancellation, a close). */
+    ABORT,
     /** The peer sent FAIL: it has already made sure its side stops. */
     PEER,
     /** The connection ended or broke without END or FAIL. */
@@ -64,7 +66,8 @@ final class LazyPageRelay implements AutoCloseable {
 
   private final String label;
   private final Side side;
-  private final Object writeLock = new Object();
+  private final java.util.concurrent.locks.ReentrantLock writeLock =
+      new java.util.concurrent.locks.ReentrantLock();
   private final AtomicBoolean failedOnce = new AtomicBoolean();
   private final CompletableFuture<Void> done = new CompletableFuture<>();
   private volatile SocketChannel local;
@@ -150,8 +153,11 @@ final class LazyPageRelay implements AutoCloseable {
         data.flip();
         header.clear();
         header.putInt(n).flip();
-        synchronized (writeLock) {
+        writeLock.lock();
+        try {
           remote.write(new ByteBuffer[] {header, data});
+        } finally {
+          writeLock.unlock();
         }
         bytesUp += n;
       }
@@ -180,6 +186,9 @@ final class LazyPageRelay implements AutoCloseable {
         }
         int n = header.flip().getInt();
         if (n == END) {
+          if (failedOnce.get()) {
+            return; // failing already: the local side must not see a clean end now
+          }
           endReceived = true;
           try {
             local.shutdownOutput();
@@ -230,8 +239,34 @@ final class LazyPageRelay implements AutoCloseable {
 
   private void sendMarker(int marker) throws TransportException {
     ByteBuffer b = ByteBuffer.allocate(4).putInt(marker).flip();
-    synchronized (writeLock) {
+    writeLock.lock();
+    try {
       remote.write(b);
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  /**
+   * Sends FAIL unless a write is stuck (a stalled link): then the peer learns of the failure
+   * from the connection closing, which it treats the same.
+   */
+  private void trySendFail() {
+    try {
+      if (!writeLock.tryLock(1, java.util.concurrent.TimeUnit.SECONDS)) {
+        log.debug("{}: a write is stuck; the peer will see the connection close instead", label);
+        return;
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    try {
+      remote.write(ByteBuffer.allocate(4).putInt(FAIL).flip());
+    } catch (MigrationException | RuntimeException e) {
+      log.debug("{}: cannot tell the peer: {}", label, e.getMessage());
+    } finally {
+      writeLock.unlock();
     }
   }
 
@@ -252,11 +287,7 @@ final class LazyPageRelay implements AutoCloseable {
       side.stopLocalCopy(why);
     } finally {
       if (cause != Cause.PEER && remote != null) {
-        try {
-          sendMarker(FAIL);
-        } catch (MigrationException | RuntimeException e) {
-          log.debug("{}: cannot tell the peer: {}", label, e.getMessage());
-        }
+        trySendFail();
       }
       awaitPeerGone(side.fence(cause), cause);
       closeAll();
@@ -311,7 +342,7 @@ final class LazyPageRelay implements AutoCloseable {
     synchronized (this) {
       closed = true;
     }
-    fail("closed", Cause.LOCAL);
+    fail("closed", Cause.ABORT);
     closeAll();
   }
 }

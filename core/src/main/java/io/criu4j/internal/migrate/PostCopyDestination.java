@@ -239,7 +239,7 @@ final class PostCopyDestination implements AutoCloseable {
 
   /** Stops the post-copy (killing the copy first) unless it completed. */
   void fail(String why) {
-    relay.fail(why, LazyPageRelay.Cause.LOCAL);
+    relay.fail(why, LazyPageRelay.Cause.ABORT);
   }
 
   long bytesReceived() {

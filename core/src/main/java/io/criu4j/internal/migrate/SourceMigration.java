@@ -187,7 +187,7 @@ public final class SourceMigration implements AutoCloseable {
         // Post-copy: the original is still frozen at the source; rolling back stops the copy.
         stop = why;
         LazyPageRelay r = lazyRelay;
-        Thread t = new Thread(() -> r.fail(why.getMessage(), LazyPageRelay.Cause.LOCAL),
+        Thread t = new Thread(() -> r.fail(why.getMessage(), LazyPageRelay.Cause.ABORT),
             "criu4j-" + label + "-stop-post-copy");
         t.setDaemon(true);
         t.start();
@@ -617,13 +617,13 @@ public final class SourceMigration implements AutoCloseable {
           + s.timeout(MigrationPhase.COMMIT).toNanos();
       emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.COMMIT));
       timer.schedule(() -> relay.fail(MigrationPhase.POST_COPY + " timed out after "
-          + limit.toMillis() + " ms", LazyPageRelay.Cause.LOCAL), limit.toNanos(),
+          + limit.toMillis() + " ms", LazyPageRelay.Cause.ABORT), limit.toNanos(),
           TimeUnit.NANOSECONDS);
       log.debug("{}: post-copy committed; destination pid {}", label, destinationPid);
     } catch (MigrationException | RuntimeException e) {
       lazyCommitFailure = e instanceof MigrationException m ? m
           : new MigrationException(e.toString(), e);
-      relay.fail(e.getMessage(), LazyPageRelay.Cause.LOCAL);
+      relay.fail(e.getMessage(), LazyPageRelay.Cause.ABORT);
     }
   }
 
@@ -642,7 +642,10 @@ public final class SourceMigration implements AutoCloseable {
 
     @Override
     public Duration fence(LazyPageRelay.Cause cause) {
-      return cause == LazyPageRelay.Cause.PEER ? Duration.ZERO : Wire.POST_COPY_FENCE;
+      // A broken CRIU socket means CRIU failed and resumed the original already: then the
+      // copy must stop at once. Otherwise the original is still frozen and waits for it.
+      return cause == LazyPageRelay.Cause.CONNECTION || cause == LazyPageRelay.Cause.ABORT
+          ? Wire.POST_COPY_FENCE : Duration.ZERO;
     }
   }
 
