@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
     description = {"Move the process tree rooted at PID to the agent at URI.",
         "Ctrl-C before the commit point cancels: the process keeps running here."},
     footerHeading = "%nPhases for --phase-timeout:%n",
-    footer = "preflight, pre-copy, final-dump, transfer, restore, commit, cleanup")
+    footer = "preflight, pre-copy, final-dump, transfer, restore, commit, post-copy, cleanup")
 final class MigrateCommand implements Callable<Integer> {
   /** How long a Ctrl-C waits for the rollback (or the commit) before the JVM exits. */
   static final Duration SHUTDOWN_WAIT = Duration.ofMinutes(2);
@@ -99,6 +99,14 @@ final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--no-pre-copy", description = "go straight to the final dump")
   boolean noPreCopy;
 
+  @Option(names = "--post-copy", description = "post-copy (CRIU lazy pages): the destination "
+      + "runs the tree once everything but its memory arrived, and the memory follows from the "
+      + "frozen source, on demand and in the background. The freeze is shorter and no longer "
+      + "grows with the memory size. A failure before all memory arrived kills the copy and "
+      + "resumes the source (its work on the destination is lost). Needs userfaultfd on both "
+      + "hosts and fs.pipe-max-size >= 4194304 here; skips pre-copy")
+  boolean postCopy;
+
   @Option(names = "--staging-dir", paramLabel = "DIR",
       description = "tmpfs parent of the staging directories (default /dev/shm)")
   Path stagingDir;
@@ -126,7 +134,8 @@ final class MigrateCommand implements Callable<Integer> {
     phaseTimeouts.forEach(e -> timeouts.put(e.getKey(), e.getValue()));
     LinkSecurity link = security.resolve(cl, "--to", to);
     return new MigrateSpec(pid, to, tcpEstablished, shellJob, extUnixSk, fileLocks, linkRemap,
-        externals, manageCgroups, networkLock, criuLogLevel, timeouts, !noPreCopy, stagingDir,
+        externals, manageCgroups, networkLock, criuLogLevel, timeouts, !noPreCopy, postCopy,
+        stagingDir,
         Criu4jCommand.root(spec).criu, link);
   }
 
@@ -148,7 +157,7 @@ final class MigrateCommand implements Callable<Integer> {
       default -> false;
     };
     ProgressDisplay display = progress == ProgressMode.NONE ? null
-        : new ProgressDisplay(progressOut, tty, System::nanoTime);
+        : new ProgressDisplay(progressOut, tty, System::nanoTime, request.postCopy());
     MigrationListener listener = display != null ? display : MigrationListener.NONE;
 
     CountDownLatch finished = new CountDownLatch(1);

@@ -22,6 +22,7 @@ import java.util.Objects;
  * @param manageCgroups {@code null} for CRIU's default
  * @param networkLock {@code null} for CRIU's default
  * @param criuLogLevel {@code null} for the library's default
+ * @param postCopy the destination runs the tree before its memory arrived (CRIU lazy pages)
  * @param stagingDirectory {@code null} for the library's default ({@code /dev/shm})
  * @param security how the link to the agent is protected
  */
@@ -29,7 +30,7 @@ record MigrateSpec(int pid, URI destination, boolean tcpEstablished, boolean she
     boolean extUnixSockets, boolean fileLocks, boolean linkRemap, List<String> externals,
     CriuOptions.CgroupMode manageCgroups, CriuOptions.NetworkLockMethod networkLock,
     Integer criuLogLevel, Map<MigrationPhase, Duration> phaseTimeouts, boolean preCopy,
-    Path stagingDirectory, Path criuBinary, LinkSecurity security) {
+    boolean postCopy, Path stagingDirectory, Path criuBinary, LinkSecurity security) {
 
   MigrateSpec {
     Objects.requireNonNull(destination, "destination");
@@ -46,7 +47,8 @@ record MigrateSpec(int pid, URI destination, boolean tcpEstablished, boolean she
         .destination(security.transport(destination), destination)
         .tcpEstablished(tcpEstablished).shellJob(shellJob).extUnixSockets(extUnixSockets)
         .fileLocks(fileLocks).linkRemap(linkRemap).listener(listener)
-        .preCopy(preCopy ? PreCopyPolicy.defaults() : PreCopyPolicy.disabled());
+        .preCopy(preCopy ? PreCopyPolicy.defaults() : PreCopyPolicy.disabled())
+        .postCopy(postCopy);
     externals.forEach(b::external);
     if (manageCgroups != null) {
       b.manageCgroups(manageCgroups);

@@ -14,6 +14,12 @@ import java.util.function.LongSupplier;
  * bytes and pages moved, rate, time frozen) above which finished phases stay; elsewhere, plain
  * lines, with progress at most once a second. Thread-safe (events arrive on the session's
  * threads); {@link #finish()} ends the status line.
+ *
+ * <p>Post-copy, on the source: the tree runs on the destination from the commit on, while its
+ * memory follows; the source learns how long that took only at the end, when the
+ * {@link MigrationPhase#POST_COPY} phase is reported with its duration. From the commit on the
+ * status line therefore shows the post-copy instead of the freeze, and the time frozen ends
+ * where the post-copy began, as the report's downtime does.
  */
 final class ProgressDisplay implements MigrationListener {
   private static final long TTY_INTERVAL_NANOS = 100_000_000L;
@@ -23,18 +29,30 @@ final class ProgressDisplay implements MigrationListener {
   private final PrintWriter out;
   private final boolean tty;
   private final LongSupplier clock;
+  private final boolean postCopy;
   private final long start;
   private MigrationPhase phase;
   private long phaseStart;
   private TransferReport last;
   private long frozenAt = -1;
+  /** Post-copy: when the tree began to run on the destination, once known; else -1. */
+  private long runningAt = -1;
   private long lastShown;
   private boolean statusShown;
 
   ProgressDisplay(PrintWriter out, boolean tty, LongSupplier nanoClock) {
+    this(out, tty, nanoClock, false);
+  }
+
+  /**
+   * @param postCopy the events are a post-copy source's: the tree runs on the destination from
+   *     the commit on
+   */
+  ProgressDisplay(PrintWriter out, boolean tty, LongSupplier nanoClock, boolean postCopy) {
     this.out = out;
     this.tty = tty;
     this.clock = nanoClock;
+    this.postCopy = postCopy;
     this.start = nanoClock.getAsLong();
     this.lastShown = start - PLAIN_INTERVAL_NANOS;
   }
@@ -47,7 +65,7 @@ final class ProgressDisplay implements MigrationListener {
       phaseStart = now;
       last = null;
       if (!tty) {
-        line(now, name(s.phase()) + " ...");
+        line(now, name(s.phase()) + " ..." + hint(s.phase()));
       } else {
         status(now);
       }
@@ -56,6 +74,11 @@ final class ProgressDisplay implements MigrationListener {
           .append(millis(f.took().toNanos()));
       if (last != null && last.totalBytes() > 0 && f.phase() == phase) {
         sb.append(", ").append(amount(last)).append(rate(last.totalBytes(), now - phaseStart));
+      }
+      if (f.phase() == MigrationPhase.POST_COPY) {
+        // The tree has run since the post-copy began (on the source this event comes at its end).
+        runningAt = now - f.took().toNanos();
+        sb.append(": all memory arrived");
       }
       if (f.phase() == phase) {
         phase = null;
@@ -85,9 +108,13 @@ final class ProgressDisplay implements MigrationListener {
     } else if (event instanceof MigrationEvent.Resumed r) {
       String where = r.onDestination() ? "on the destination as pid " + r.pid()
           : "on the source (pid " + r.pid() + ")";
+      boolean sincePostCopy = r.onDestination() && runningAt >= 0;
+      long until = sincePostCopy ? runningAt : now;
       line(now, "process running " + where + (frozenAt >= 0 ? " after "
-          + millis(now - frozenAt) + " frozen" : ""));
+          + millis(Math.max(0, until - frozenAt)) + " frozen" : "")
+          + (sincePostCopy ? " (since the post-copy began)" : ""));
       frozenAt = -1;
+      runningAt = -1;
     } else if (event instanceof MigrationEvent.Note n) {
       line(now, "note: " + n.message());
     }
@@ -118,17 +145,42 @@ final class ProgressDisplay implements MigrationListener {
     if (phase == null) {
       return;
     }
-    StringBuilder sb = new StringBuilder(CLEAR_LINE).append(name(phase));
+    boolean memoryFollows = postCopyRunning();
+    StringBuilder sb = new StringBuilder(CLEAR_LINE)
+        .append(memoryFollows ? name(MigrationPhase.POST_COPY) : name(phase));
     if (last != null) {
       sb.append("  ").append(amount(last)).append(rate(last.totalBytes(), now - phaseStart));
     }
     sb.append("  ").append(millis(now - phaseStart));
-    if (frozenAt >= 0) {
+    if (memoryFollows) {
+      sb.append("  running on the destination, memory follows");
+    } else if (frozenAt >= 0) {
       sb.append("  frozen ").append(millis(now - frozenAt));
     }
     out.print(sb);
     out.flush();
     statusShown = true;
+  }
+
+  /**
+   * Whether the tree runs on the destination while its memory follows: a post-copy source from
+   * the commit on (its post-copy phase is reported only at the end), or the post-copy phase.
+   */
+  private boolean postCopyRunning() {
+    return phase == MigrationPhase.POST_COPY || postCopy && phase == MigrationPhase.COMMIT;
+  }
+
+  /** What a plain line adds to a phase's start; a post-copy source says it at the commit. */
+  private String hint(MigrationPhase p) {
+    if (postCopy && p == MigrationPhase.COMMIT) {
+      return " (then post-copy: the tree runs on the destination while its memory follows from "
+          + "the frozen source)";
+    }
+    if (!postCopy && p == MigrationPhase.POST_COPY) {
+      return " (the tree runs on the destination while its memory follows from the frozen "
+          + "source)";
+    }
+    return "";
   }
 
   static String name(MigrationPhase p) {

@@ -21,6 +21,11 @@ final class ReportText {
         r.destinationCriu());
     out.printf(Locale.ROOT, "  downtime   %s%n", ms(r.downtime()));
     out.printf(Locale.ROOT, "  total      %s%n", ms(r.total()));
+    Duration post = r.phases().get(MigrationPhase.POST_COPY);
+    if (post != null) {
+      out.printf(Locale.ROOT, "  post-copy  %s: the tree ran on the destination while the rest "
+          + "of its memory followed%n", ms(post));
+    }
     StringBuilder phases = new StringBuilder();
     for (Map.Entry<MigrationPhase, Duration> e : r.phases().entrySet()) {
       phases.append(phases.length() == 0 ? "" : ", ")
@@ -41,11 +46,17 @@ final class ReportText {
     out.println(summaryLine(r));
   }
 
-  /** {@code migrated: old_pid=P new_pid=Q downtime_ms=D total_ms=T}. */
+  /**
+   * {@code migrated: old_pid=P new_pid=Q downtime_ms=D total_ms=T}, and after a post-copy
+   * {@code post_copy_ms=C} (the part of the total after the tree ran on the destination).
+   */
   static String summaryLine(MigrationReport r) {
+    Duration post = r.phases().get(MigrationPhase.POST_COPY);
     return String.format(Locale.ROOT, "migrated: old_pid=%d new_pid=%d downtime_ms=%.1f "
         + "total_ms=%.1f", r.sourcePid(), r.destinationPid(), r.downtime().toNanos() / 1e6,
-        r.total().toNanos() / 1e6);
+        r.total().toNanos() / 1e6)
+        + (post == null ? "" : String.format(Locale.ROOT, " post_copy_ms=%.1f",
+            post.toNanos() / 1e6));
   }
 
   private static String ms(Duration d) {

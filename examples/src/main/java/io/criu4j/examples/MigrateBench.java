@@ -22,14 +22,18 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * Downtime of a live migration with criu4j next to the two ways of moving a process with the
+ * Downtime of a live migration with criu4j next to the ways of moving a process with the
  * {@code criu} command line, on the same payloads in the same run:
  *
  * <ul>
  *   <li>{@code criu4j}: {@code MigrationSession} to a {@code MigrationAgent} running in this JVM
- *       over loopback TCP ({@code tcp://127.0.0.1:0}); downtime = {@code report.downtime()}
- *       (source frozen until the process runs on the destination), total =
- *       {@code report.total()} (pre-flight included);
+ *       over loopback TCP ({@code tcp://127.0.0.1:0}), stop-and-copy; downtime =
+ *       {@code report.downtime()} (source frozen until the process runs on the destination),
+ *       total = {@code report.total()} (pre-flight included);
+ *   <li>{@code criu4j-postcopy}: the same with {@code postCopy(true)}: the destination runs the
+ *       process once everything but its memory arrived, and the memory follows from the frozen
+ *       source; downtime = {@code report.downtime()} (until the copy runs), total =
+ *       {@code report.total()} (until all of its memory arrived);
  *   <li>{@code cli-tmpfs}: {@code criu dump -D tmpfs} then {@code criu restore -d -D} the same
  *       directory: the floor, no network and no copy;
  *   <li>{@code cli-disk}: {@code criu dump -D disk}, a copy of the image directory to another
@@ -48,27 +52,48 @@ import picocli.CommandLine.Option;
  *       memory is then still in use while the restore allocates the copy's, which
  *       {@code cli-tmpfs} gets from the original it has just killed; on a virtual machine whose
  *       freed memory goes back to the host, fresh memory costs noticeably more to touch.
+ *   <li>{@code cli-lazy}: CRIU's own post-copy: {@code criu dump --lazy-pages --address
+ *       127.0.0.1 --port P} in the background, which serves the memory from a page server of
+ *       its own; once that listens, a copy of the image files (the pages stay in the frozen
+ *       original) into another directory, {@code criu lazy-pages --page-server} there (a
+ *       daemon), and {@code criu restore --lazy-pages -d}. Downtime = from the start of the dump
+ *       until the restore returned (the copy runs); total = until the dump ended, all of the
+ *       memory served (CRIU then kills the original).
  * </ul>
  *
- * <p>For the command-line cases the process is frozen from the start of the dump until the
- * restore has finished, so downtime = total = that span. Every case checks that the restored
- * payload runs and counts on from where it stopped.
+ * <p>For the other command-line cases the process is frozen from the start of the dump until
+ * the restore has finished, so downtime = total = that span. Every case checks that the restored
+ * payload runs and counts on from where it stopped (and, for the post-copy cases, that the
+ * original is gone).
  *
- * <p>Prints one line per run, a table of medians per size and mode, and last
- * {@code migrate: downtime_vs_tmpfs=R downtime_vs_disk=R}: criu4j's median downtime divided by
- * each baseline's, for the 1024 MiB payload (or the largest size measured). Just before it, when
- * {@code cli-pageserver} ran, {@code pageserver: criu4j_vs_cli_pageserver=R
- * cli_pageserver_vs_tmpfs=R} for the same size. Needs root, CRIU,
- * {@code cc} and {@code unshare}; run by {@code scripts/bench-migrate.sh}.
+ * <p>Prints one line per run, a table of medians per size and mode, then the lines of
+ * {@link MigrateSummary}, for the 1024 MiB payload (or the largest size measured):
+ * {@code pageserver: ...} and {@code held: ...} (when those modes ran),
+ * {@code postcopy: criu4j_postcopy_vs_cli_lazy=R criu4j_postcopy_ms=X cli_lazy_ms=Y} (median
+ * downtimes), {@code stopcopy: downtime_vs_tmpfs=R downtime_vs_disk=R} (mode {@code criu4j}),
+ * and last {@code migrate: downtime_vs_tmpfs=R downtime_vs_disk=R mode=M}: the median downtime
+ * of the better criu4j mode that ran, named by {@code M} ({@code criu4j-postcopy} or
+ * {@code criu4j}), divided by each baseline's. Needs root, CRIU (post-copy: userfaultfd and
+ * {@code fs.pipe-max-size >= 4194304}), {@code cc} and {@code unshare}; run by
+ * {@code scripts/bench-migrate.sh}.
  */
 @Command(name = "migrate-bench", mixinStandardHelpOptions = true,
-    description = "criu4j live migration vs criu CLI dump/restore through tmpfs and disk.")
+    description = "criu4j live migration (stop-and-copy and post-copy) vs criu CLI "
+        + "dump/restore through tmpfs, disk and a page server, and CRIU's own post-copy.")
 public final class MigrateBench implements Callable<Integer> {
   static final String CRIU4J = "criu4j";
   static final String CLI_TMPFS = "cli-tmpfs";
   static final String CLI_DISK = "cli-disk";
   static final String CLI_PAGESERVER = "cli-pageserver";
   static final String CLI_TMPFS_HELD = "cli-tmpfs-held";
+  static final String CRIU4J_POSTCOPY = "criu4j-postcopy";
+  static final String CLI_LAZY = "cli-lazy";
+  /** Every mode, in the default order. */
+  static final List<String> MODES = List.of(CRIU4J, CRIU4J_POSTCOPY, CLI_TMPFS, CLI_DISK,
+      CLI_PAGESERVER, CLI_TMPFS_HELD, CLI_LAZY);
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--sizes", split = ",", defaultValue = "64,256,1024",
       description = "payload sizes in MiB (default ${DEFAULT-VALUE})")
@@ -78,13 +103,14 @@ public final class MigrateBench implements Callable<Integer> {
       description = "runs per size and mode; the table shows medians (default ${DEFAULT-VALUE})")
   int repetitions;
 
-  @Option(names = "--modes", split = ",", defaultValue = CRIU4J + "," + CLI_TMPFS + ","
-      + CLI_DISK + "," + CLI_PAGESERVER + "," + CLI_TMPFS_HELD, description = "what to measure (default ${DEFAULT-VALUE})")
+  @Option(names = "--modes", split = ",", defaultValue = CRIU4J + "," + CRIU4J_POSTCOPY + ","
+      + CLI_TMPFS + "," + CLI_DISK + "," + CLI_PAGESERVER + "," + CLI_TMPFS_HELD + ","
+      + CLI_LAZY, description = "what to measure (default ${DEFAULT-VALUE})")
   List<String> modes;
 
   @Option(names = "--warmup", defaultValue = "1", description = "unmeasured criu4j migrations "
-      + "of a 64 MiB payload first, so that the measured ones run on a warm JVM "
-      + "(default ${DEFAULT-VALUE})")
+      + "of a 64 MiB payload first, per criu4j mode to measure, so that the measured ones run "
+      + "on a warm JVM (default ${DEFAULT-VALUE})")
   int warmup;
 
   @Option(names = "--work-dir", description = "tmpfs directory for payload files, criu4j "
@@ -110,8 +136,8 @@ public final class MigrateBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     for (String m : modes) {
-      if (!List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER, CLI_TMPFS_HELD).contains(m)) {
-        throw new CommandLine.ParameterException(new CommandLine(this), "unknown mode: " + m);
+      if (!MODES.contains(m)) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "unknown mode: " + m);
       }
     }
     Path criuBinary = io.criu4j.Criu.create().binary();
@@ -124,19 +150,29 @@ public final class MigrateBench implements Callable<Integer> {
     Path disk = ownDisk ? Files.createTempDirectory(Paths.get("/var/tmp"), "criu4j-mbench-")
         : Files.createDirectories(diskDir);
     List<Run> runs = new ArrayList<>();
-    try (Criu4jMigrator migrator = modes.contains(CRIU4J) ? Criu4jMigrator.start(work) : null) {
+    List<Boolean> criu4jModes = new ArrayList<>();
+    if (modes.contains(CRIU4J)) {
+      criu4jModes.add(false);
+    }
+    if (modes.contains(CRIU4J_POSTCOPY)) {
+      criu4jModes.add(true);
+    }
+    try (Criu4jMigrator migrator = criu4jModes.isEmpty() ? null : Criu4jMigrator.start(work)) {
       System.out.printf(Locale.ROOT, "CRIU %s at %s; sizes %s MiB; %d repetitions; tmpfs %s; "
           + "disk %s%s%n", criuVersion, criuBinary, sizes, repetitions, work, disk,
           migrator == null ? "" : "; criu4j agent in this JVM at " + migrator.address());
-      for (int i = 1; migrator != null && i <= warmup; i++) {
-        Path dir = Files.createDirectory(work.resolve("warmup-" + i));
-        try (PayloadProcess payload = PayloadProcess.start(payloadBinary, dir, 64, 10)) {
-          payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(30));
-          Run run = migrator.migrate(payload, dir, 64, 0);
-          System.out.printf(Locale.ROOT, "  warm-up %d (not counted): downtime %.1f ms, total "
-              + "%.1f ms%n", i, run.downtimeMs(), run.totalMs());
-        } finally {
-          CriuOverheadBench.deleteTree(dir);
+      for (boolean postCopy : criu4jModes) {
+        for (int i = 1; i <= warmup; i++) {
+          Path dir = Files.createDirectory(work.resolve("warmup-" + (postCopy ? "post-" : "")
+              + i));
+          try (PayloadProcess payload = PayloadProcess.start(payloadBinary, dir, 64, 10)) {
+            payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(30));
+            Run run = migrator.migrate(payload, dir, 64, 0, postCopy);
+            System.out.printf(Locale.ROOT, "  warm-up %d %s (not counted): downtime %.1f ms, "
+                + "total %.1f ms%n", i, run.mode(), run.downtimeMs(), run.totalMs());
+          } finally {
+            CriuOverheadBench.deleteTree(dir);
+          }
         }
       }
       for (int mib : sizes) {
@@ -150,7 +186,9 @@ public final class MigrateBench implements Callable<Integer> {
             try (PayloadProcess payload = PayloadProcess.start(payloadBinary, dir, mib, 10)) {
               payload.awaitCounterAbove(payload.counter() + 2, Duration.ofSeconds(30));
               run = switch (mode) {
-                case CRIU4J -> migrator.migrate(payload, dir, mib, rep);
+                case CRIU4J -> migrator.migrate(payload, dir, mib, rep, false);
+                case CRIU4J_POSTCOPY -> migrator.migrate(payload, dir, mib, rep, true);
+                case CLI_LAZY -> cliLazy(criuBinary, payload, dir, mib, rep);
                 case CLI_TMPFS -> cliTmpfs(criuBinary, payload, dir, mib, rep, false);
                 case CLI_PAGESERVER -> cliPageServer(criuBinary, payload, dir, mib, rep);
                 case CLI_TMPFS_HELD -> cliTmpfs(criuBinary, payload, dir, mib, rep, true);
@@ -160,7 +198,7 @@ public final class MigrateBench implements Callable<Integer> {
               CriuOverheadBench.deleteTree(dir);
             }
             runs.add(run);
-            System.out.printf(Locale.ROOT, "  %5d MiB  %-14s rep %d  downtime %9.1f ms  total "
+            System.out.printf(Locale.ROOT, "  %5d MiB  %-15s rep %d  downtime %9.1f ms  total "
                 + "%9.1f ms  %s%n", mib, mode, rep, run.downtimeMs(), run.totalMs(),
                 run.detail());
           }
@@ -181,42 +219,20 @@ public final class MigrateBench implements Callable<Integer> {
   private void printTable(List<Run> runs) {
     System.out.println();
     System.out.printf(Locale.ROOT, "median of %d%n", repetitions);
-    System.out.printf(Locale.ROOT, "%8s  %-14s %14s %14s%n", "MiB", "mode", "downtime ms",
+    System.out.printf(Locale.ROOT, "%8s  %-15s %14s %14s%n", "MiB", "mode", "downtime ms",
         "total ms");
     for (int mib : sizes) {
       for (String mode : modes) {
-        System.out.printf(Locale.ROOT, "%8d  %-14s %14.1f %14.1f%n", mib, mode,
+        System.out.printf(Locale.ROOT, "%8d  %-15s %14.1f %14.1f%n", mib, mode,
             median(runs, mib, mode, Run::downtimeMs), median(runs, mib, mode, Run::totalMs));
       }
     }
     int ratioSize = sizes.contains(1024) ? 1024 : sizes.stream().max(Integer::compare).orElse(0);
     Map<String, Double> downtime = new LinkedHashMap<>();
-    for (String mode : List.of(CRIU4J, CLI_TMPFS, CLI_DISK, CLI_PAGESERVER, CLI_TMPFS_HELD)) {
+    for (String mode : MODES) {
       downtime.put(mode, median(runs, ratioSize, mode, Run::downtimeMs));
     }
-    if (ratioSize != 1024) {
-      System.out.printf(Locale.ROOT, "(ratios below are for %d MiB: 1024 MiB was not measured)%n",
-          ratioSize);
-    }
-    if (modes.contains(CLI_PAGESERVER)) {
-      System.out.printf(Locale.ROOT, "pageserver: criu4j_vs_cli_pageserver=%s "
-          + "cli_pageserver_vs_tmpfs=%s%n",
-          ratio(downtime.get(CRIU4J), downtime.get(CLI_PAGESERVER)),
-          ratio(downtime.get(CLI_PAGESERVER), downtime.get(CLI_TMPFS)));
-    }
-    if (modes.contains(CLI_TMPFS_HELD)) {
-      System.out.printf(Locale.ROOT, "held: criu4j_vs_cli_tmpfs_held=%s "
-          + "cli_tmpfs_held_vs_tmpfs=%s%n",
-          ratio(downtime.get(CRIU4J), downtime.get(CLI_TMPFS_HELD)),
-          ratio(downtime.get(CLI_TMPFS_HELD), downtime.get(CLI_TMPFS)));
-    }
-    System.out.printf(Locale.ROOT, "migrate: downtime_vs_tmpfs=%s downtime_vs_disk=%s%n",
-        ratio(downtime.get(CRIU4J), downtime.get(CLI_TMPFS)),
-        ratio(downtime.get(CRIU4J), downtime.get(CLI_DISK)));
-  }
-
-  private static String ratio(double a, double b) {
-    return Double.isNaN(a) || Double.isNaN(b) ? "n/a" : String.format(Locale.ROOT, "%.3f", a / b);
+    MigrateSummary.lines(ratioSize, modes, downtime).forEach(System.out::println);
   }
 
   /**
@@ -288,6 +304,124 @@ public final class MigrateBench implements Callable<Integer> {
     }
   }
 
+  /**
+   * CRIU's own post-copy from the command line: {@code criu dump --lazy-pages} (in the
+   * background) freezes the tree, writes everything but its memory and serves the memory from a
+   * page server of its own; once that listens, the image files (small: the pages stay in the
+   * original) are copied to another directory, {@code criu lazy-pages --page-server} is started
+   * there as a daemon and {@code criu restore --lazy-pages -d} runs the copy, whose memory then
+   * arrives on demand and in the background. The dump ends, killing the original, once all of
+   * the memory was served. Downtime: dump start until the restore returned (the copy runs);
+   * total: until the dump ended.
+   */
+  private static Run cliLazy(Path criu, PayloadProcess payload, Path dir, int mib, int rep)
+      throws Exception {
+    Path images = Files.createDirectory(dir.resolve("images"));
+    Path received = Files.createDirectory(dir.resolve("received"));
+    Path dumpOutput = dir.resolve("dump.out");
+    Path lazyPidFile = received.resolve("lazy-pages.pid");
+    String port = String.valueOf(freePort());
+    long t0 = System.nanoTime();
+    Process dump = new ProcessBuilder(criu.toString(), "dump", "-t",
+        String.valueOf(payload.pid()), "-D", images.toString(), "-o", "dump.log",
+        "--lazy-pages", "--address", "127.0.0.1", "--port", port).redirectErrorStream(true)
+        .redirectOutput(dumpOutput.toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+    try {
+      awaitListening(Integer.parseInt(port), dump, images.resolve("dump.log"));
+      long t1 = System.nanoTime();
+      long bytes = 0;
+      try (Stream<Path> list = Files.list(images)) {
+        for (Path f : list.filter(f -> f.getFileName().toString().endsWith(".img")).toList()) {
+          bytes += Files.size(Files.copy(f, received.resolve(f.getFileName().toString())));
+        }
+      }
+      long t2 = System.nanoTime();
+      // Daemonized (-d): returns once it listens for the restore; ends once all pages arrived.
+      exec(criu.toString(), "lazy-pages", "--page-server", "--address", "127.0.0.1", "--port",
+          port, "-D", received.toString(), "-o", "lazy-pages.log", "-d", "--pidfile",
+          lazyPidFile.toString());
+      long t3 = System.nanoTime();
+      int restored = criuRestore(criu, received, "--lazy-pages");
+      long t4 = System.nanoTime();
+      if (!dump.waitFor(5, TimeUnit.MINUTES)) {
+        throw new IOException("criu dump --lazy-pages still serves pages after 5 minutes");
+      }
+      long t5 = System.nanoTime();
+      if (dump.exitValue() != 0) {
+        throw new IOException("criu dump --lazy-pages failed (exit " + dump.exitValue() + "): "
+            + Files.readString(dumpOutput) + tail(images.resolve("dump.log")));
+      }
+      if (PayloadProcess.isRunning(payload.pid())) {
+        throw new IllegalStateException("the original pid " + payload.pid() + " still runs "
+            + "after the lazy dump ended");
+      }
+      long atDump = verifyContinues(payload, restored);
+      return new Run(mib, CLI_LAZY, rep, (t4 - t0) / 1e6, (t5 - t0) / 1e6, String.format(
+          Locale.ROOT, "(dump until its page server listens %.1f, copy of %d KiB images %.1f, "
+              + "lazy-pages start %.1f, restore %.1f ms; memory followed in %.1f ms; counter on "
+              + "from %d)", (t1 - t0) / 1e6, bytes >> 10, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
+          (t4 - t3) / 1e6, (t5 - t4) / 1e6, atDump));
+    } finally {
+      if (dump.isAlive()) {
+        dump.destroyForcibly();
+        dump.waitFor(10, TimeUnit.SECONDS);
+      }
+      // Left over only when something failed: it would wait for the restore for ever.
+      if (Files.exists(lazyPidFile)) {
+        ProcessHandle.of(Long.parseLong(Files.readString(lazyPidFile).trim()))
+            .ifPresent(ProcessHandle::destroyForcibly);
+      }
+    }
+  }
+
+  /**
+   * Waits until a TCP socket listens on 127.0.0.1:{@code port}, as {@code /proc/net/tcp} shows
+   * it (connecting would take the place of the one client the page server serves).
+   */
+  private static void awaitListening(int port, Process dump, Path log)
+      throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+    while (!listens(Files.readString(Paths.get("/proc/net/tcp"), StandardCharsets.US_ASCII),
+        port)) {
+      if (!dump.isAlive()) {
+        throw new IOException("criu dump --lazy-pages ended (exit " + dump.exitValue()
+            + ") before its page server listened" + tail(log));
+      }
+      if (System.nanoTime() - deadline > 0) {
+        throw new IOException("criu dump --lazy-pages: no page server on port " + port
+            + " within 5 minutes" + tail(log));
+      }
+      Thread.sleep(1);
+    }
+  }
+
+  /**
+   * Whether {@code procNetTcp} (the text of {@code /proc/net/tcp}) has a socket listening on
+   * 127.0.0.1:{@code port}.
+   */
+  static boolean listens(String procNetTcp, int port) {
+    String local = String.format(Locale.ROOT, "0100007F:%04X", port);
+    for (String line : procNetTcp.split("\n")) {
+      String[] f = line.trim().split("\\s+");
+      // sl local_address rem_address st ...; 0A is TCP_LISTEN
+      if (f.length > 3 && f[1].equals(local) && f[3].equals("0A")) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static String tail(Path log) {
+    try {
+      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+      return "; " + log.getFileName() + " ends: "
+          + String.join(" | ", lines.subList(Math.max(0, lines.size() - 5), lines.size()));
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
   private static Run cliDisk(Path criu, PayloadProcess payload, Path dir, Path disk, int mib,
       int rep) throws Exception {
     Path base = Files.createDirectory(disk.resolve("run-" + mib + "-" + rep));
@@ -348,10 +482,12 @@ public final class MigrateBench implements Callable<Integer> {
         "dump.log");
   }
 
-  private static int criuRestore(Path criu, Path images) throws Exception {
+  private static int criuRestore(Path criu, Path images, String... extra) throws Exception {
     Path pidFile = images.resolve("restore.pid");
-    exec(criu.toString(), "restore", "-d", "-D", images.toString(), "-o", "restore.log",
-        "--pidfile", pidFile.toString());
+    List<String> cmd = new ArrayList<>(List.of(criu.toString(), "restore", "-d", "-D",
+        images.toString(), "-o", "restore.log", "--pidfile", pidFile.toString()));
+    cmd.addAll(List.of(extra));
+    exec(cmd.toArray(String[]::new));
     return Integer.parseInt(Files.readString(pidFile, StandardCharsets.US_ASCII).trim());
   }
 

@@ -7,8 +7,11 @@ import io.criu4j.MigrationException;
 import io.criu4j.MigrationListener;
 import io.criu4j.MigrationPhase;
 import io.criu4j.MigrationSession;
+import io.criu4j.internal.migrate.SourceMigration;
+import io.criu4j.internal.migrate.SourceSettings;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.lang.reflect.Field;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -74,7 +77,7 @@ class Criu4jCommandTest {
           "mnt[/data]:d", "--manage-cgroups", "soft", "--network-lock", "NFTABLES",
           "--criu-log-level", "4", "--phase-timeout", "final-dump=2m", "--phase-timeout",
           "RESTORE=1500ms", "--phase-timeout", "preflight=PT10S", "--no-pre-copy",
-          "--staging-dir", "/run/stage", "--progress", "none");
+          "--post-copy", "--staging-dir", "/run/stage", "--progress", "none");
 
       assertThat(code).isZero();
       MigrateSpec s = backend.migrateSpec;
@@ -94,6 +97,7 @@ class Criu4jCommandTest {
           java.util.Map.entry(MigrationPhase.RESTORE, Duration.ofMillis(1500)),
           java.util.Map.entry(MigrationPhase.PREFLIGHT, Duration.ofSeconds(10)));
       assertThat(s.preCopy()).isFalse();
+      assertThat(s.postCopy()).isTrue();
       assertThat(s.stagingDirectory()).isEqualTo(Path.of("/run/stage"));
       assertThat(s.criuBinary()).isEqualTo(Path.of("/opt/x/criu"));
       assertThat(backend.migrationsClosed).hasValue(1);
@@ -114,6 +118,7 @@ class Criu4jCommandTest {
       assertThat(s.criuLogLevel()).isNull();
       assertThat(s.phaseTimeouts()).isEmpty();
       assertThat(s.preCopy()).isTrue();
+      assertThat(s.postCopy()).isFalse();
       assertThat(s.stagingDirectory()).isNull();
       assertThat(s.criuBinary()).isNull();
     }
@@ -133,6 +138,57 @@ class Criu4jCommandTest {
     }
 
     @Test
+    @DisplayName("--post-copy turns on the session's lazy pages; without it they stay off")
+    void postCopyReachesTheSession() throws Exception {
+      run("migrate", "--pid", "123", "--to", "tcp://127.0.0.1:7070", "--insecure-plain",
+          "--post-copy", "--progress", "none");
+      try (MigrationSession session = backend.migrateSpec.toBuilder(MigrationListener.NONE)
+          .build()) {
+        assertThat(settingsOf(session).options().lazyPages()).isTrue();
+      }
+      run("migrate", "--pid", "123", "--to", "tcp://127.0.0.1:7070", "--insecure-plain",
+          "--progress", "none");
+      try (MigrationSession session = backend.migrateSpec.toBuilder(MigrationListener.NONE)
+          .build()) {
+        assertThat(settingsOf(session).options().lazyPages()).isFalse();
+      }
+    }
+
+    /** What the session was built with: the public API has no getter for it, by design. */
+    private SourceSettings settingsOf(MigrationSession session) throws Exception {
+      Field f = MigrationSession.class.getDeclaredField("migration");
+      f.setAccessible(true);
+      return ((SourceMigration) f.get(session)).settings();
+    }
+
+    @Test
+    @DisplayName("--help describes --post-copy and lists its phase")
+    void postCopyHelp() {
+      assertThat(run("migrate", "--help")).isZero();
+      assertThat(out.toString().replaceAll("\\s+", " ")).contains("--post-copy",
+          "memory follows from the frozen source", "kills the copy and resumes the source",
+          "commit, post-copy, cleanup");
+    }
+
+    @Test
+    @DisplayName("a post-copy report names the post-copy phase and its share of the total")
+    void postCopyReport() {
+      backend.outcome = FakeBackend.withPostCopyEvents();
+      assertThat(run("migrate", "--pid", "4242", "--to", "unix:///run/a.sock", "--post-copy",
+          "--progress", "plain")).isZero();
+      String text = out.toString();
+      String[] lines = text.strip().split("\n");
+      assertThat(text).contains("post-copy done in 900.0 ms: all memory arrived",
+          "process running on the destination as pid 17",
+          "  downtime   80.0 ms", "  total      1200.0 ms",
+          "  post-copy  900.0 ms: the tree ran on the destination while the rest of its memory "
+              + "followed",
+          "  phases     preflight 40.0 ms, final-dump 30.0 ms, commit 4.0 ms, post-copy 900.0 ms");
+      assertThat(lines[lines.length - 1]).isEqualTo("migrated: old_pid=4242 new_pid=17 "
+          + "downtime_ms=80.0 total_ms=1200.0 post_copy_ms=900.0");
+    }
+
+    @Test
     @DisplayName("success prints a report whose last line is the summary")
     void successPrintsReport() {
       assertThat(run("migrate", "--pid", "4242", "--to", "unix:///run/a.sock", "--progress",
@@ -140,7 +196,8 @@ class Criu4jCommandTest {
       String[] lines = out.toString().strip().split("\n");
       assertThat(lines[0]).isEqualTo("migrated pid 4242 to unix:///run/a.sock, now pid 17 "
           + "there");
-      assertThat(out.toString()).contains("downtime   312.5 ms", "pre-copy skipped");
+      assertThat(out.toString()).contains("downtime   312.5 ms", "pre-copy skipped")
+          .doesNotContain("post-copy");
       assertThat(lines[lines.length - 1])
           .isEqualTo("migrated: old_pid=4242 new_pid=17 downtime_ms=312.5 total_ms=1520.0");
       assertThat(err.toString()).isEmpty();

@@ -124,6 +124,41 @@ final class FakeBackend implements Backend {
     };
   }
 
+  /**
+   * An outcome with a post-copy source's events, in the order the source sends them: the
+   * post-copy phase only once all memory arrived, with how long it took, then the tree running.
+   */
+  static Outcome withPostCopyEvents() {
+    return (fake, listener) -> {
+      Instant t = Instant.EPOCH;
+      listener.onEvent(new MigrationEvent.PhaseStarted(t, MigrationPhase.FINAL_DUMP));
+      listener.onEvent(new MigrationEvent.Frozen(t));
+      listener.onEvent(new MigrationEvent.PhaseFinished(t, MigrationPhase.FINAL_DUMP,
+          Duration.ofMillis(30)));
+      listener.onEvent(new MigrationEvent.PhaseStarted(t, MigrationPhase.COMMIT));
+      listener.onEvent(new MigrationEvent.PhaseStarted(t, MigrationPhase.POST_COPY));
+      listener.onEvent(new MigrationEvent.PhaseFinished(t, MigrationPhase.POST_COPY,
+          Duration.ofMillis(900)));
+      listener.onEvent(new MigrationEvent.Resumed(t, true, 17));
+      listener.onEvent(new MigrationEvent.PhaseFinished(t, MigrationPhase.COMMIT,
+          Duration.ofMillis(4)));
+      return postCopyReport(4242, 17);
+    };
+  }
+
+  /** A post-copy migration's report: 80 ms down, 1.2 s in all, 900 ms of it post-copy. */
+  static MigrationReport postCopyReport(int oldPid, int newPid) {
+    CriuVersion v = CriuVersion.of(4, 1, 1);
+    return new MigrationReport(UUID.fromString("00000000-0000-0000-0000-000000000002"), oldPid,
+        newPid, v, v, Map.of(MigrationPhase.PREFLIGHT, Duration.ofMillis(40),
+            MigrationPhase.FINAL_DUMP, Duration.ofMillis(30), MigrationPhase.COMMIT,
+            Duration.ofMillis(4), MigrationPhase.POST_COPY, Duration.ofMillis(900)),
+        Duration.ofNanos(80_000_000), Duration.ofNanos(1_200_000_000), 64L << 20, 300_000, 40,
+        16_384, List.of(new RoundStats(1, 16_500, 16_384, 0, 300_000, Duration.ofMillis(20),
+            Duration.ofMillis(1100))), "pre-copy skipped: post-copy moves the memory after the "
+            + "restore");
+  }
+
   static MigrationReport report(int oldPid, int newPid) {
     CriuVersion v = CriuVersion.of(4, 1, 1);
     return new MigrationReport(UUID.fromString("00000000-0000-0000-0000-000000000001"), oldPid,

@@ -79,6 +79,69 @@ class ProgressDisplayTest {
   }
 
   @Test
+  void postCopySourceShowsThePostCopyPhaseAndEndsTheFreezeWhereItBegan() {
+    ProgressDisplay d = new ProgressDisplay(new PrintWriter(text), false, clock::get, true);
+    d.onEvent(new MigrationEvent.PhaseStarted(at, MigrationPhase.FINAL_DUMP));
+    d.onEvent(new MigrationEvent.Frozen(at));
+    advance(100);
+    d.onEvent(new MigrationEvent.PhaseFinished(at, MigrationPhase.FINAL_DUMP,
+        Duration.ofMillis(100)));
+    advance(50);
+    d.onEvent(new MigrationEvent.PhaseStarted(at, MigrationPhase.COMMIT));
+    advance(1205);
+    // The source hears of the post-copy only once all memory arrived, 1.2 s after it began.
+    d.onEvent(new MigrationEvent.PhaseStarted(at, MigrationPhase.POST_COPY));
+    d.onEvent(new MigrationEvent.PhaseFinished(at, MigrationPhase.POST_COPY,
+        Duration.ofMillis(1200)));
+    d.onEvent(new MigrationEvent.Resumed(at, true, 77));
+    d.onEvent(new MigrationEvent.PhaseFinished(at, MigrationPhase.COMMIT,
+        Duration.ofMillis(5)));
+    d.finish();
+
+    assertThat(text.toString()).isEqualTo(String.join(System.lineSeparator(),
+        "[   0.000s] final-dump ...",
+        "[   0.000s] process frozen",
+        "[   0.100s] final-dump done in 100.0 ms",
+        "[   0.150s] commit ... (then post-copy: the tree runs on the destination while its "
+            + "memory follows from the frozen source)",
+        "[   1.355s] post-copy ...",
+        "[   1.355s] post-copy done in 1200.0 ms: all memory arrived",
+        "[   1.355s] process running on the destination as pid 77 after 155.0 ms frozen "
+            + "(since the post-copy began)",
+        "[   1.355s] commit done in 5.0 ms", ""));
+  }
+
+  @Test
+  void postCopyOnATerminalShowsTheRunningCopyInsteadOfTheFreeze() {
+    ProgressDisplay d = new ProgressDisplay(new PrintWriter(text), true, clock::get, true);
+    d.onEvent(new MigrationEvent.Frozen(at));
+    advance(100);
+    d.onEvent(new MigrationEvent.PhaseStarted(at, MigrationPhase.COMMIT));
+    advance(2500);
+    d.onEvent(new MigrationEvent.Note(at, "still going")); // a line, then the status again
+    String status = text.toString().substring(text.toString().lastIndexOf("\r\033[K"));
+
+    assertThat(status).isEqualTo("\r\033[Kpost-copy  2500.0 ms  running on the destination, "
+        + "memory follows");
+  }
+
+  @Test
+  void agentShowsThePostCopyAsItHappens() {
+    ProgressDisplay d = new ProgressDisplay(new PrintWriter(text), false, clock::get);
+    d.onEvent(new MigrationEvent.Resumed(at, true, 77));
+    d.onEvent(new MigrationEvent.PhaseStarted(at, MigrationPhase.POST_COPY));
+    advance(700);
+    d.onEvent(new MigrationEvent.PhaseFinished(at, MigrationPhase.POST_COPY,
+        Duration.ofMillis(700)));
+
+    assertThat(text.toString()).isEqualTo(String.join(System.lineSeparator(),
+        "[   0.000s] process running on the destination as pid 77",
+        "[   0.000s] post-copy ... (the tree runs on the destination while its memory follows "
+            + "from the frozen source)",
+        "[   0.700s] post-copy done in 700.0 ms: all memory arrived", ""));
+  }
+
+  @Test
   void rollbackSaysWhereTheProcessRuns() {
     ProgressDisplay d = new ProgressDisplay(new PrintWriter(text), false, clock::get);
     d.onEvent(new MigrationEvent.Resumed(at, false, 4242));
