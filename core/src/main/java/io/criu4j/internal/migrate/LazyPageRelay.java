@@ -99,6 +99,8 @@ final class LazyPageRelay implements AutoCloseable {
       // Closing the socket, also by the death of this process, then resets it instead of ending
       // it: a clean end is only ever the shutdown after the peer's END.
       localSocket.setOption(StandardSocketOptions.SO_LINGER, 0);
+      // Page requests are a few dozen bytes each and wait for their answer: no Nagle delay.
+      localSocket.setOption(StandardSocketOptions.TCP_NODELAY, true);
     } catch (IOException e) {
       fail("cannot set SO_LINGER on the local socket: " + e, Cause.LOCAL);
       return;

@@ -96,6 +96,7 @@ public final class SourceMigration implements AutoCloseable {
   private volatile LazyPageRelay lazyRelay;
   private volatile long commitSentNanos;
   private volatile Thread lazyCommitter;
+  private volatile ScheduledFuture<?> postCopyTimer;
   private volatile MigrationException lazyCommitFailure;
 
   public SourceMigration(SourceSettings settings) {
@@ -513,6 +514,13 @@ public final class SourceMigration implements AutoCloseable {
       throw new ProtocolException("CRIU completed the dump without the "
           + (lazy ? "status-ready" : "post-dump") + " notification");
     }
+    if (lazy) {
+      lazyFinished();
+      rounds.add(roundStats(round, r.stats(), shipped[0], t,
+          Duration.ofNanos(lastResumedNanos - frozenNanos)));
+      emit(new MigrationEvent.RoundFinished(Instant.now(), rounds.get(rounds.size() - 1)));
+      return;
+    }
     long resumedNanos;
     try {
       Envelope e = await(BodyCase.RESUMED, "the restored tree to resume");
@@ -525,9 +533,6 @@ public final class SourceMigration implements AutoCloseable {
           + "did not confirm that pid " + destinationPid + " runs: " + e.getMessage(), e);
     }
     lastResumedNanos = resumedNanos;
-    if (lazy) {
-      lazyFinished(resumedNanos);
-    }
     emit(new MigrationEvent.Resumed(Instant.now(), true, destinationPid));
     rounds.add(roundStats(round, r.stats(), shipped[0], t));
     emit(new MigrationEvent.RoundFinished(Instant.now(), rounds.get(rounds.size() - 1)));
@@ -608,18 +613,21 @@ public final class SourceMigration implements AutoCloseable {
       control.send(Envelope.newBuilder().setCommit(Commit.getDefaultInstance()).build());
       commitSentNanos = System.nanoTime();
       end(MigrationPhase.RESTORE);
+      begin(MigrationPhase.COMMIT);
+      Envelope r = await(BodyCase.RESUMED, "the restored tree to resume");
+      destinationPid = r.getResumed().getPid();
+      lastResumedNanos = control.lastArrivalNanos();
+      end(MigrationPhase.COMMIT);
+      emit(new MigrationEvent.Resumed(Instant.now(), true, destinationPid));
       Duration limit = s.timeout(MigrationPhase.POST_COPY);
-      // No COMMIT timer: its limit would cut the post-copy short. The phase ends with the
-      // post-copy, and its COMMIT share is set from the Resumed arrival (lazyFinished).
-      phase = MigrationPhase.COMMIT;
-      phaseStart = commitSentNanos;
-      phaseDeadline = commitSentNanos + limit.toNanos()
-          + s.timeout(MigrationPhase.COMMIT).toNanos();
-      emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.COMMIT));
-      timer.schedule(() -> relay.fail(MigrationPhase.POST_COPY + " timed out after "
-          + limit.toMillis() + " ms", LazyPageRelay.Cause.ABORT), limit.toNanos(),
+      // Not begin(): its timer would stop this migration the ordinary way, which no longer
+      // applies; this one fails the relay, which rolls back to the source.
+      emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.POST_COPY));
+      postCopyTimer = timer.schedule(() -> relay.fail(MigrationPhase.POST_COPY + " timed out "
+          + "after " + limit.toMillis() + " ms", LazyPageRelay.Cause.ABORT), limit.toNanos(),
           TimeUnit.NANOSECONDS);
-      log.debug("{}: post-copy committed; destination pid {}", label, destinationPid);
+      log.debug("{}: post-copy: pid {} runs on the destination, its memory follows", label,
+          destinationPid);
     } catch (MigrationException | RuntimeException e) {
       lazyCommitFailure = e instanceof MigrationException m ? m
           : new MigrationException(e.toString(), e);
@@ -649,15 +657,15 @@ public final class SourceMigration implements AutoCloseable {
     }
   }
 
-  /** Records the phases of a successful post-copy: commit until running, then the memory. */
-  private void lazyFinished(long resumedNanos) {
-    long now = System.nanoTime();
-    Duration commit = Duration.ofNanos(Math.max(0, resumedNanos - commitSentNanos));
-    Duration post = Duration.ofNanos(Math.max(0, now - resumedNanos));
+  /** Records the end of a successful post-copy: all memory arrived, the original is gone. */
+  private void lazyFinished() {
+    ScheduledFuture<?> f = postCopyTimer;
+    if (f != null) {
+      f.cancel(false);
+    }
+    Duration post = Duration.ofNanos(Math.max(0, System.nanoTime() - lastResumedNanos));
     phases.put(MigrationPhase.POST_COPY, post);
-    emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.POST_COPY));
     emit(new MigrationEvent.PhaseFinished(Instant.now(), MigrationPhase.POST_COPY, post));
-    phaseStart = now - commit.toNanos();
     LazyPageRelay r = lazyRelay;
     if (r != null) {
       // The memory moved after the restore, counted with CRIU's page-server headers.
@@ -829,9 +837,17 @@ public final class SourceMigration implements AutoCloseable {
   }
 
   private static RoundStats roundStats(int round, DumpStats d, TransferReport tr, long startNanos) {
+    return roundStats(round, d, tr, startNanos, Duration.ofNanos(d.frozenTimeMicros() * 1000));
+  }
+
+  /**
+   * With {@code frozen} as measured here: after a lazy dump CRIU's frozen time spans until the
+   * last page was served, and comes out wrong besides.
+   */
+  private static RoundStats roundStats(int round, DumpStats d, TransferReport tr, long startNanos,
+      Duration frozen) {
     return new RoundStats(round, d.pagesScanned(), d.pagesWritten(), d.pagesSkippedParent(),
-        tr == null ? 0 : tr.totalBytes(), Duration.ofNanos(d.frozenTimeMicros() * 1000),
-        Duration.ofNanos(System.nanoTime() - startNanos));
+        tr == null ? 0 : tr.totalBytes(), frozen, Duration.ofNanos(System.nanoTime() - startNanos));
   }
 
   // ------------------------------------------------------------------------------- plumbing
