@@ -443,6 +443,57 @@ class MigrationFakeCriuTest {
     assertThat(victimRuns()).isTrue();
   }
 
+  /** Plays CRIU and answers for this host's pipes, whose sysctl limit the test cannot set. */
+  private static PlayCriu pipes(String refusal) {
+    return new PlayCriu() {
+      @Override
+      public String pipeRefusal() {
+        return refusal;
+      }
+    };
+  }
+
+  @Test
+  void postCopyIsRefusedBeforeFreezingWhenTheSourceCriuLacksLazyPages() throws Exception {
+    startAgent();
+    srcFake.enqueue(Script.features(new CriuFeatures(false, false, true), true));
+    MigrationException e = failedMigration(session().postCopy(true).testHooks(pipes(null)));
+
+    assertThat(e).hasMessageContaining("post-copy").hasMessageContaining("refused")
+        .hasMessageContaining("this host's CRIU cannot dump with lazy pages");
+    assertThat(received(srcFake)).containsExactly("FEATURE_CHECK");
+    assertThat(received(dstFake)).isEmpty();
+    assertThat(victimRuns()).isTrue();
+  }
+
+  @Test
+  void postCopyIsRefusedBeforeFreezingWhenThePipesAreTooSmallForTheLazyPageServer()
+      throws Exception {
+    startAgent();
+    srcFake.enqueue(Script.features(NO_MEM_TRACK, true));
+    MigrationException e = failedMigration(session().postCopy(true)
+        .testHooks(pipes("pipe-max-size is 65536")));
+
+    assertThat(e).hasMessageContaining("post-copy").hasMessageContaining("refused")
+        .hasMessageContaining("pipe-max-size is 65536");
+    assertThat(received(srcFake)).containsExactly("FEATURE_CHECK");
+    assertThat(victimRuns()).isTrue();
+  }
+
+  @Test
+  void postCopyIsRefusedBeforeFreezingWhenTheDestinationCriuLacksLazyPages() throws Exception {
+    startAgent();
+    sourcePreflightScripts(NO_MEM_TRACK);
+    dstFake.enqueue(Script.features(new CriuFeatures(false, false, true), true));
+    MigrationException e = failedMigration(session().postCopy(true).testHooks(pipes(null)));
+
+    assertThat(e).hasMessageContaining("the destination " + agent.address())
+        .hasMessageContaining("refused").hasMessageContaining("post-copy needs lazy pages");
+    assertThat(received(srcFake)).doesNotContain("DUMP", "PRE_DUMP");
+    assertThat(received(dstFake)).containsExactly("FEATURE_CHECK");
+    assertThat(victimRuns()).isTrue();
+  }
+
   @Test
   void aBusyAgentRefusesAtPreFlight() throws Exception {
     java.util.concurrent.CountDownLatch inRestore = new java.util.concurrent.CountDownLatch(1);

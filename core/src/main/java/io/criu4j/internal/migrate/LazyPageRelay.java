@@ -7,8 +7,11 @@ import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +35,11 @@ final class LazyPageRelay implements AutoCloseable {
   static final int END = 0;
   static final int FAIL = -1;
   private static final int CHUNK = 256 * 1024;
+  /**
+   * How long a failure waits to send FAIL while the sending thread is inside a write: longer
+   * means the connection is stalled, and it is closed instead.
+   */
+  private static final Duration MARKER_WAIT = Duration.ofSeconds(1);
 
   /** Where a failure was first seen. */
   enum Cause {
@@ -39,7 +47,7 @@ final class LazyPageRelay implements AutoCloseable {
     LOCAL,
     /** This side decided to stop (a timeout, a cancellation, a close). */
     ABORT,
-    /** The peer sent FAIL: it has already made sure its side stops. */
+    /** The peer sent FAIL: it has already made sure its side stops, so nothing is awaited. */
     PEER,
     /** The connection ended or broke without END or FAIL. */
     CONNECTION
@@ -59,16 +67,19 @@ final class LazyPageRelay implements AutoCloseable {
     /**
      * How long to wait, after telling the peer, for the peer to hang up before the local socket
      * is reset. The source waits here when the connection broke, so that the destination stops
-     * its copy before the source's CRIU resumes the original; zero for the destination.
+     * its copy before the source's CRIU resumes the original; zero for the destination. Not
+     * asked when the peer sent FAIL ({@link Cause#PEER}): the peer has stopped already.
      */
-    java.time.Duration fence(Cause cause);
+    Duration fence(Cause cause);
   }
 
   private final String label;
   private final Side side;
-  private final java.util.concurrent.locks.ReentrantLock writeLock =
-      new java.util.concurrent.locks.ReentrantLock();
-  private final AtomicBoolean failedOnce = new AtomicBoolean();
+  private final ReentrantLock writeLock = new ReentrantLock();
+  /** Set once, by the first of success and failure: the other then does nothing. */
+  private final AtomicBoolean settled = new AtomicBoolean();
+  /** The thread that failed the relay, while it does (waits its fence, closes). */
+  private volatile Thread failing;
   private final CompletableFuture<Void> done = new CompletableFuture<>();
   private volatile SocketChannel local;
   private volatile Connection remote;
@@ -188,7 +199,7 @@ final class LazyPageRelay implements AutoCloseable {
         }
         int n = header.flip().getInt();
         if (n == END) {
-          if (failedOnce.get()) {
+          if (settled.get()) {
             return; // failing already: the local side must not see a clean end now
           }
           endReceived = true;
@@ -249,65 +260,75 @@ final class LazyPageRelay implements AutoCloseable {
     }
   }
 
-  /**
-   * Sends FAIL unless a write is stuck (a stalled link): then the peer learns of the failure
-   * from the connection closing, which it treats the same.
-   */
-  private void trySendFail() {
-    try {
-      if (!writeLock.tryLock(1, java.util.concurrent.TimeUnit.SECONDS)) {
-        log.debug("{}: a write is stuck; the peer will see the connection close instead", label);
-        return;
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return;
-    }
-    try {
-      remote.write(ByteBuffer.allocate(4).putInt(FAIL).flip());
-    } catch (MigrationException | RuntimeException e) {
-      log.debug("{}: cannot tell the peer: {}", label, e.getMessage());
-    } finally {
-      writeLock.unlock();
-    }
-  }
-
   private void maybeDone() {
-    if (endSent && endReceived && !failedOnce.get()) {
+    if (endSent && endReceived && settled.compareAndSet(false, true)) {
       done.complete(null);
-      closeAll();
+      closeAll(true);
     }
   }
 
   /** Fails the relay unless it failed or finished already: side action, tell the peer, reset. */
   void fail(String why, Cause cause) {
-    if (done.isDone() || !failedOnce.compareAndSet(false, true)) {
+    if (!settled.compareAndSet(false, true)) {
       return;
     }
+    failing = Thread.currentThread();
     log.info("{}: post-copy relay failed ({}): {}", label, cause, why);
     try {
       side.stopLocalCopy(why);
     } finally {
-      if (cause != Cause.PEER && remote != null) {
-        trySendFail();
+      try {
+        if (cause != Cause.PEER && remote != null) {
+          boolean told = tellPeer();
+          awaitPeerGone(side.fence(cause), (cause == Cause.LOCAL || cause == Cause.ABORT) && told);
+        }
+      } finally {
+        closeAll(false);
+        done.completeExceptionally(new MigrationException("post-copy page relay " + label
+            + " failed: " + why));
+        failing = null;
       }
-      awaitPeerGone(side.fence(cause), cause);
-      closeAll();
-      done.completeExceptionally(new MigrationException("post-copy page relay " + label
-          + " failed: " + why));
     }
   }
 
-  /** Waits up to {@code fence} for the peer to hang up (the inbound thread then ends). */
-  private void awaitPeerGone(java.time.Duration fence, Cause cause) {
+  /**
+   * Sends FAIL. When that cannot be done, because the connection failed or stays blocked in a
+   * write of the sending thread, closes the connection instead, so that the peer learns of the
+   * failure as a broken connection, and returns false.
+   */
+  private boolean tellPeer() {
+    try {
+      if (writeLock.tryLock(MARKER_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+        try {
+          remote.write(ByteBuffer.allocate(4).putInt(FAIL).flip());
+          return true;
+        } finally {
+          writeLock.unlock();
+        }
+      }
+      log.info("{}: the connection is stalled; closing it instead of sending FAIL", label);
+    } catch (MigrationException | RuntimeException e) {
+      log.debug("{}: cannot tell the peer: {}", label, e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    remote.close();
+    return false;
+  }
+
+  /**
+   * Waits up to {@code fence} for the peer to hang up, which ends the inbound thread; when the
+   * peer cannot be heard ({@code canHear} false, or no inbound thread to tell), the whole fence.
+   */
+  private void awaitPeerGone(Duration fence, boolean canHear) {
     if (fence.isZero() || fence.isNegative()) {
       return;
     }
     log.info("{}: waiting up to {} ms for the peer to stop its side", label, fence.toMillis());
     Thread in = inbound;
     try {
-      if (cause == Cause.CONNECTION || in == null || in == Thread.currentThread()) {
-        // No way to hear from the peer any more: wait the whole fence.
+      if (!canHear || in == null || in == Thread.currentThread() || !in.isAlive()) {
+        // No way to hear from the peer (the inbound thread also ends after the peer's END).
         Thread.sleep(fence.toMillis());
       } else {
         in.join(fence.toMillis());
@@ -317,11 +338,21 @@ final class LazyPageRelay implements AutoCloseable {
     }
   }
 
-  /** Closes both ends. */
-  private void closeAll() {
+  /** Closes both ends; the local socket with a reset unless the relay succeeded. */
+  private void closeAll(boolean succeeded) {
     SocketChannel l = local;
     if (l != null) {
-      // With SO_LINGER 0 (set in start) this is a reset: CRIU's page server sees an error.
+      if (succeeded) {
+        // Both sides ended well: an orderly close, so that the bytes still in the socket's
+        // buffers reach the local peer before the end of the stream.
+        try {
+          l.setOption(StandardSocketOptions.SO_LINGER, -1);
+        } catch (IOException e) {
+          log.debug("{}: restoring SO_LINGER: {}", label, e.toString());
+        }
+      }
+      // Otherwise SO_LINGER 0 (set in start) makes this a reset: CRIU's page server sees an
+      // error.
       closeQuietly(l);
     }
     Connection r = remote;
@@ -338,13 +369,25 @@ final class LazyPageRelay implements AutoCloseable {
     }
   }
 
-  /** Fails the relay (if it has not finished) and closes both ends. Idempotent. */
+  /**
+   * Fails the relay (if it has not finished) and closes both ends. If another thread is failing
+   * it, waits until that thread has closed them: resetting the local socket here would cut its
+   * fence short. Idempotent.
+   */
   @Override
   public void close() {
     synchronized (this) {
       closed = true;
     }
     fail("closed", Cause.ABORT);
-    closeAll();
+    if (!done.isDone() && failing != Thread.currentThread()) {
+      try {
+        done.handle((v, e) -> null).get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (java.util.concurrent.ExecutionException e) {
+        // cannot happen: handled
+      }
+    }
   }
 }

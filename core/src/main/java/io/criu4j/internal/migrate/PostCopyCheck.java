@@ -30,12 +30,21 @@ final class PostCopyCheck {
 
   private PostCopyCheck() {}
 
-  /** Null if this host can dump with lazy pages, else why not. */
-  static String sourceRefusal(boolean criuLazyPages) throws MigrationException {
+  /**
+   * Null if this host can dump with lazy pages, else why not. The pipes are judged by
+   * {@code hooks} ({@link #hostPipeRefusal()} unless a test stands in for this host).
+   */
+  static String sourceRefusal(boolean criuLazyPages, SourceSettings.TestHooks hooks)
+      throws MigrationException {
     if (!criuLazyPages) {
       return "this host's CRIU cannot dump with lazy pages (it lacks userfaultfd with "
           + "non-cooperative events)";
     }
+    return hooks.pipeRefusal();
+  }
+
+  /** {@link #pipeRefusal(long, long)} for this host's limit and this process's capabilities. */
+  static String hostPipeRefusal() throws MigrationException {
     return pipeRefusal(readLong(PIPE_MAX_SIZE), effectiveCapabilities());
   }
 

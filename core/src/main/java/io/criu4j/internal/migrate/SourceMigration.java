@@ -245,7 +245,7 @@ public final class SourceMigration implements AutoCloseable {
     CriuFeatures features = s.criu().checkFeatures();
     sourceMemTrack = features.memTrack();
     if (postCopy()) {
-      String refusal = PostCopyCheck.sourceRefusal(features.lazyPages());
+      String refusal = PostCopyCheck.sourceRefusal(features.lazyPages(), s.hooks());
       if (refusal != null) {
         throw new MigrationException("post-copy of pid " + s.pid() + " refused: " + refusal);
       }

@@ -3,6 +3,7 @@ package io.criu4j.internal.migrate;
 import io.criu4j.Criu;
 import io.criu4j.CriuOptions;
 import io.criu4j.ImageProxy;
+import io.criu4j.MigrationException;
 import io.criu4j.MigrationListener;
 import io.criu4j.MigrationPhase;
 import io.criu4j.PreCopyPolicy;
@@ -61,6 +62,14 @@ public record SourceSettings(int pid, Transport transport, URI destination, Criu
      */
     default int untracedProcess(int root) {
       return ProcTree.system().firstUntraced(root);
+    }
+
+    /**
+     * Post-copy: why this host's pipes are too small for CRIU's lazy page server, or null. A
+     * test answers for the host, whose {@code fs.pipe-max-size} it does not control.
+     */
+    default String pipeRefusal() throws MigrationException {
+      return PostCopyCheck.hostPipeRefusal();
     }
 
     /** Called after CPUINFO_DUMP wrote into {@code dir}, before the file is read. */
