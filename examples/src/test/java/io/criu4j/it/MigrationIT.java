@@ -332,6 +332,23 @@ class MigrationIT {
     closeAndAssertNoLeaks(payload, agent);
   }
 
+  @Test
+  @DisplayName("post-copy: a parent with children and a pipe between them moves as one tree")
+  void migratesParentChildrenAndTheirPipeWithPostCopy(Criu criu, TestReporter reporter)
+      throws Exception {
+    postCopy = true;
+    Payload payload = startPayload(Payload.builder().memMib(16).children(2));
+    MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
+
+    MigrationReport report = migrate(criu, payload, TcpTransport.create(), agent.address());
+
+    // The parent exits when a child dies or the pipe ends, so counting on proves both survived.
+    assertMigrated(payload, report, 3, reporter);
+    assertThat(report.phases()).containsKey(MigrationPhase.POST_COPY);
+    payload.awaitCounterAbove(payload.counter() + 20, Duration.ofSeconds(10));
+    closeAndAssertNoLeaks(payload, agent);
+  }
+
   @ParameterizedTest(name = "{0}")
   @EnumSource(value = FaultyTransport.Fault.class, names = {"CUT_ONE", "CUT_ALL"})
   @DisplayName("post-copy: when the connection is cut while memory arrives, the copy is killed "

@@ -112,6 +112,9 @@ final class LazyPageRelay implements AutoCloseable {
       localSocket.setOption(StandardSocketOptions.SO_LINGER, 0);
       // Page requests are a few dozen bytes each and wait for their answer: no Nagle delay.
       localSocket.setOption(StandardSocketOptions.TCP_NODELAY, true);
+      // An answer is up to a few hundred KiB of pages: let it pass in one go.
+      localSocket.setOption(StandardSocketOptions.SO_RCVBUF, CHUNK * 4);
+      localSocket.setOption(StandardSocketOptions.SO_SNDBUF, CHUNK * 4);
     } catch (IOException e) {
       fail("cannot set SO_LINGER on the local socket: " + e, Cause.LOCAL);
       return;
