@@ -19,7 +19,8 @@
 # The namespaces are entered with `nsenter --net=/run/netns/...`, not `ip netns exec`, which
 # would also create a mount namespace: CRIU's dump and restore must see the same mounts.
 # Environment: CRIU4J_SKIP_SETUP=1 skips the installation, CRIU4J_SKIP_BUILD=1 the build,
-# CRIU4J_DEMO_MEM_MIB sets the payload's memory (default 64).
+# CRIU4J_DEMO_MEM_MIB sets the payload's memory (default 64), CRIU4J_DEMO_POST_COPY=1 migrates
+# with post-copy (the copy runs before its memory arrived; `criu4j migrate --post-copy`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,6 +30,8 @@ die() { echo "demo: ERROR: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (CRIU and network namespaces need it)"
 
 mem_mib=${CRIU4J_DEMO_MEM_MIB:-64}
+post_copy=()
+[[ ${CRIU4J_DEMO_POST_COPY:-0} == 1 ]] && post_copy=(--post-copy)
 port=7070
 ip_a=10.77.0.1
 ip_b=10.77.0.2
@@ -166,7 +169,8 @@ log "counter on hostA: ${before[*]}"
 log "migrating pid $old_pid from hostA to hostB: criu4j migrate --pid $old_pid --to tls://$ip_b:$port (certificate CN=hostA)"
 # shellcheck disable=SC2046
 in_ns hostA scripts/criu4j migrate --pid "$old_pid" --to "tls://$ip_b:$port" $(tls_opts hostA) \
-    --allow-peer CN=hostB --staging-dir "$work/hostA" </dev/null | tee "$work/migrate.out"
+    --allow-peer CN=hostB --staging-dir "$work/hostA" "${post_copy[@]}" </dev/null |
+    tee "$work/migrate.out"
 summary=$(tail -n 1 "$work/migrate.out")
 [[ $summary == migrated:* ]] || die "no summary line from criu4j migrate"
 new_pid=$(sed -n 's/.* new_pid=\([0-9]*\).*/\1/p' <<<"$summary")
