@@ -84,7 +84,7 @@ class FaultMatrixIT {
      * Post-copy: the tree runs on the destination and its memory is on the way (the link holds
      * after 4 MiB of it); the original is still frozen at the source.
      */
-    POST_COPY("post-copy, memory on the way", Side.SOURCE, "hold=" + (4 * MIB));
+    POST_COPY("post-copy, copy runs", Side.SOURCE, "hold=" + (4 * MIB));
 
     final String label;
     final Side pausing;

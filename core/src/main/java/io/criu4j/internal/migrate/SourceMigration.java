@@ -97,6 +97,8 @@ public final class SourceMigration implements AutoCloseable {
   private volatile long commitSentNanos;
   private volatile Thread lazyCommitter;
   private volatile ScheduledFuture<?> postCopyTimer;
+  /** Set once the post-copy relay started failing. */
+  private volatile boolean relayFailing;
   private volatile MigrationException lazyCommitFailure;
 
   public SourceMigration(SourceSettings settings) {
@@ -645,7 +647,13 @@ public final class SourceMigration implements AutoCloseable {
 
     @Override
     public void stopLocalCopy(String why) {
-      // Nothing runs here: the original is frozen until CRIU sees the reset.
+      // Nothing runs here: the original is frozen until CRIU sees the reset. A wait for the
+      // agent's Resumed ends now: there is no commit to complete any more.
+      relayFailing = true;
+      ControlChannel c = control;
+      if (c != null) {
+        c.wake();
+      }
     }
 
     @Override
@@ -855,7 +863,8 @@ public final class SourceMigration implements AutoCloseable {
   private Envelope await(BodyCase expected, String what) throws MigrationException {
     MigrationPhase p = phase;
     Duration limit = s.timeout(p);
-    Envelope e = control.receive(phaseDeadline, () -> committed ? null : stop,
+    Envelope e = control.receive(phaseDeadline, () -> relayFailing ? new MigrationException(
+        "the post-copy relay failed") : committed ? null : stop,
         () -> p + " timed out after " + limit.toMillis() + " ms waiting for " + what);
     if (e.getBodyCase() == expected) {
       return e;
