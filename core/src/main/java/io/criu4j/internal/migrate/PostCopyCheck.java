@@ -101,6 +101,32 @@ final class PostCopyCheck {
   }
 
   /**
+   * {@code options} for the final dump of a post-copy: lazy pages served on {@code port}. Over
+   * RPC CRIU ignores the page server's address with lazy pages and would listen on every
+   * address, handing the memory to whoever connects first; an address in a configuration file,
+   * which CRIU reads after the RPC options, binds it to loopback. That file goes into the
+   * dump's work directory. When the caller set a configuration file of its own, it stays, and
+   * so does the wide listening socket (logged).
+   */
+  static CriuOptions lazyDumpOptions(CriuOptions options, int port, String label)
+      throws MigrationException {
+    CriuOptions.Builder b = options.toBuilder()
+        .pageServer(CriuOptions.PageServerTarget.port(port));
+    if (options.configFile() != null || options.workDir() == null) {
+      org.slf4j.LoggerFactory.getLogger(PostCopyCheck.class).warn("{}: CRIU's lazy page server "
+          + "listens on every address of this host until the source connects to it", label);
+      return b.build();
+    }
+    Path conf = options.workDir().resolve("criu4j-lazy.conf");
+    try {
+      Files.writeString(conf, "address 127.0.0.1\n");
+    } catch (IOException e) {
+      throw new MigrationException("cannot write " + conf + ": " + e, e);
+    }
+    return b.configFile(conf.toString()).build();
+  }
+
+  /**
    * A lazy dump sends no page stream, so the proxy's page tunnel would wait for one: end it as
    * an empty session ({@code PS_IOV_CLOSE}), which the destination's page server answers.
    */

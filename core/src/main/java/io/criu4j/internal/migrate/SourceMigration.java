@@ -484,7 +484,7 @@ public final class SourceMigration implements AutoCloseable {
       if (lazy) {
         // A lazy dump keeps the memory in CRIU's pipes and serves it from a page server of its
         // own on this port; only the pages that cannot be lazy go into the staged files.
-        o = o.toBuilder().pageServer(CriuOptions.PageServerTarget.port(lazyPort)).build();
+        o = PostCopyCheck.lazyDumpOptions(o, lazyPort, label);
       }
       acquireDumpSlot(slot);
       r = s.criu().dump(p.stagingDir(), o, hold);

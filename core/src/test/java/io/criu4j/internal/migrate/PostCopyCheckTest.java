@@ -2,16 +2,19 @@ package io.criu4j.internal.migrate;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.criu4j.CriuOptions;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 @DisplayName("What post-copy needs on the source")
 class PostCopyCheckTest {
@@ -92,6 +95,34 @@ class PostCopyCheckTest {
     try (ServerSocket loopback = new ServerSocket()) {
       loopback.setReuseAddress(true);
       loopback.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+    }
+  }
+
+  @Test
+  void theLazyDumpServesOnTheGivenPortAndOnLoopbackOnly(@TempDir Path work) throws Exception {
+    CriuOptions given = CriuOptions.builder().pid(42).workDir(work).tcpEstablished(true).build();
+
+    CriuOptions lazy = PostCopyCheck.lazyDumpOptions(given, 40123, "test");
+
+    assertThat(lazy.pageServer().port()).isEqualTo(40123);
+    assertThat(lazy.pageServer().hasFd()).isFalse();
+    assertThat(lazy.tcpEstablished()).isTrue();
+    // CRIU reads its configuration file after the RPC options, which ignore the address.
+    assertThat(Paths.get(lazy.configFile())).hasParent(work);
+    assertThat(Files.readString(Paths.get(lazy.configFile()))).isEqualTo("address 127.0.0.1\n");
+  }
+
+  @Test
+  void aConfigurationFileOfTheCallerIsKept(@TempDir Path work) throws Exception {
+    CriuOptions given = CriuOptions.builder().pid(42).workDir(work).configFile("/etc/mine.conf")
+        .build();
+
+    CriuOptions lazy = PostCopyCheck.lazyDumpOptions(given, 40123, "test");
+
+    assertThat(lazy.configFile()).isEqualTo("/etc/mine.conf");
+    assertThat(lazy.pageServer().port()).isEqualTo(40123);
+    try (var files = Files.list(work)) {
+      assertThat(files).isEmpty();
     }
   }
 }
