@@ -47,6 +47,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Live migration of a real process tree between a {@link MigrationSession} and a
@@ -134,9 +135,12 @@ class MigrationIT {
     closeAndAssertNoLeaks(payload, agent);
   }
 
-  @Test
+  @ParameterizedTest(name = "post-copy {0}")
+  @ValueSource(booleans = {false, true})
   @DisplayName("a parent with children and a pipe between them moves as one tree")
-  void migratesParentChildrenAndTheirPipe(Criu criu, TestReporter reporter) throws Exception {
+  void migratesParentChildrenAndTheirPipe(boolean withPostCopy, Criu criu,
+      TestReporter reporter) throws Exception {
+    postCopy = withPostCopy;
     Payload payload = startPayload(Payload.builder().memMib(16).children(2));
     assertThat(payload.findCopies()).as("parent and two children before").hasSize(3);
     MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
@@ -150,6 +154,10 @@ class MigrationIT {
         assertThat(RunningCopies.parentOf(p)).as("parent of child %d", p)
             .isEqualTo(report.destinationPid());
       }
+    }
+    if (postCopy) {
+      assertThat(report.phases()).containsKey(MigrationPhase.POST_COPY);
+      payload.awaitCounterAbove(payload.counter() + 20, Duration.ofSeconds(10));
     }
     closeAndAssertNoLeaks(payload, agent);
   }
@@ -344,23 +352,6 @@ class MigrationIT {
     // The payload checks 1 MiB of its memory per tick against its pattern and stops on a
     // mismatch: 80 more ticks have walked all 64 MiB at least once.
     payload.awaitCounterAbove(payload.counter() + 80, Duration.ofSeconds(20));
-    closeAndAssertNoLeaks(payload, agent);
-  }
-
-  @Test
-  @DisplayName("post-copy: a parent with children and a pipe between them moves as one tree")
-  void migratesParentChildrenAndTheirPipeWithPostCopy(Criu criu, TestReporter reporter)
-      throws Exception {
-    postCopy = true;
-    Payload payload = startPayload(Payload.builder().memMib(16).children(2));
-    MigrationAgent agent = startAgent(criu, URI.create("tcp://127.0.0.1:0"), Notifier.NONE);
-
-    MigrationReport report = migrate(criu, payload, TcpTransport.create(), agent.address());
-
-    // The parent exits when a child dies or the pipe ends, so counting on proves both survived.
-    assertMigrated(payload, report, 3, reporter);
-    assertThat(report.phases()).containsKey(MigrationPhase.POST_COPY);
-    payload.awaitCounterAbove(payload.counter() + 20, Duration.ofSeconds(10));
     closeAndAssertNoLeaks(payload, agent);
   }
 

@@ -514,16 +514,16 @@ final class AgentSession {
     emit(new MigrationEvent.PhaseStarted(Instant.now(), MigrationPhase.POST_COPY));
     long t = System.nanoTime();
     PostCopyDestination pc = postCopyRun;
+    MigrationException st = stop;
+    if (st != null) {
+      pc.fail(st.getMessage()); // an abort() from now on fails the relay itself
+    }
     while (true) {
-      MigrationException st = stop;
-      if (st != null) {
-        pc.fail(st.getMessage());
-      }
       try {
         pc.done().get(200, TimeUnit.MILLISECONDS);
         break;
       } catch (TimeoutException e) {
-        // look at stop again
+        pc.checkDaemon();
       } catch (ExecutionException e) {
         throw new MigrationException(label + ": " + e.getCause().getMessage() + "; the copy (pid "
             + root + ") was killed and the source resumes its tree", e.getCause());

@@ -2,6 +2,7 @@ package io.criu4j.internal.migrate;
 
 import io.criu4j.MigrationException;
 import io.criu4j.TransportException;
+import io.criu4j.internal.transport.NioSockets;
 import io.criu4j.spi.Connection;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
@@ -99,7 +100,7 @@ final class LazyPageRelay implements AutoCloseable {
   void start(SocketChannel localSocket, Connection connection) {
     synchronized (this) {
       if (closed) {
-        closeQuietly(localSocket);
+        NioSockets.closeQuietly(localSocket);
         connection.close();
         return;
       }
@@ -356,19 +357,11 @@ final class LazyPageRelay implements AutoCloseable {
       }
       // Otherwise SO_LINGER 0 (set in start) makes this a reset: CRIU's page server sees an
       // error.
-      closeQuietly(l);
+      NioSockets.closeQuietly(l);
     }
     Connection r = remote;
     if (r != null) {
       r.close();
-    }
-  }
-
-  private static void closeQuietly(SocketChannel c) {
-    try {
-      c.close();
-    } catch (IOException e) {
-      // closing; nothing to do
     }
   }
 

@@ -87,10 +87,10 @@ final class PostCopyCheck {
   }
 
   /**
-   * A TCP port free on every address now, for CRIU's lazy page server (which CRIU binds on all
-   * addresses when driven over RPC).
+   * A TCP port free on every address now, for CRIU's lazy page server (on loopback, or on every
+   * address when the caller's configuration file keeps CRIU from being told otherwise).
    */
-  static int freeLoopbackPort() throws MigrationException {
+  static int freeTcpPort() throws MigrationException {
     try (ServerSocket s = new ServerSocket()) {
       s.setReuseAddress(true);
       s.bind(new InetSocketAddress(0));

@@ -3,6 +3,7 @@ package io.criu4j.internal.migrate;
 import io.criu4j.Criu;
 import io.criu4j.MigrationException;
 import io.criu4j.internal.posix.ChildProcess;
+import io.criu4j.internal.transport.NioSockets;
 import io.criu4j.spi.Connection;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -90,7 +91,7 @@ final class PostCopyDestination implements AutoCloseable {
           "--address", "127.0.0.1", "--port", Integer.toString(port), "--images-dir",
           dir.toString(), "--log-file", DAEMON_LOG, "-v2"), System.getenv(), List.of());
     } catch (IOException | RuntimeException e) {
-      closeQuietly(l);
+      NioSockets.closeQuietly(l);
       throw e instanceof MigrationException m ? m
           : new MigrationException("cannot start the lazy-pages daemon: " + e, e);
     }
@@ -242,6 +243,26 @@ final class PostCopyDestination implements AutoCloseable {
     relay.fail(why, LazyPageRelay.Cause.ABORT);
   }
 
+  /**
+   * Fails the post-copy (stopping the copy) if the daemon exited without ever connecting: the
+   * relay would wait for it forever, and the copy's missing memory would never come.
+   */
+  void checkDaemon() {
+    if (accepted != null) {
+      return; // from here the relay sees the daemon go
+    }
+    try {
+      Integer status = daemon.pollStatus();
+      if (status != null) {
+        relay.fail("the lazy-pages daemon " + ChildProcess.describe(status)
+            + " before it connected" + logTail(), LazyPageRelay.Cause.LOCAL);
+      }
+    } catch (MigrationException e) {
+      relay.fail("cannot watch the lazy-pages daemon: " + e.getMessage(),
+          LazyPageRelay.Cause.LOCAL);
+    }
+  }
+
   long bytesReceived() {
     return relay.bytesIn();
   }
@@ -282,7 +303,7 @@ final class PostCopyDestination implements AutoCloseable {
     relay.close();
     releaseGuard(relay.done().isDone() && !relay.done().isCompletedExceptionally());
     daemon.close();
-    closeQuietly(listener);
+    NioSockets.closeQuietly(listener);
     try {
       acceptor.join(5_000);
     } catch (InterruptedException e) {
@@ -290,19 +311,11 @@ final class PostCopyDestination implements AutoCloseable {
     }
     SocketChannel a = accepted;
     if (a != null && !relay.done().isDone()) {
-      closeQuietly(a);
+      NioSockets.closeQuietly(a);
     }
     Connection c = connection;
     if (c != null) {
       c.close();
-    }
-  }
-
-  private static void closeQuietly(java.io.Closeable c) {
-    try {
-      c.close();
-    } catch (IOException e) {
-      // closing
     }
   }
 }

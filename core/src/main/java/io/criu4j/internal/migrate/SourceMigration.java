@@ -27,6 +27,7 @@ import io.criu4j.internal.rpc.ControlProto.ImagesShipped;
 import io.criu4j.internal.rpc.ControlProto.Preflight;
 import io.criu4j.internal.rpc.ControlProto.PreflightResult;
 import io.criu4j.internal.rpc.ControlProto.RestoreFlags;
+import io.criu4j.internal.transport.NioSockets;
 import io.criu4j.spi.Connection;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -445,7 +446,7 @@ public final class SourceMigration implements AutoCloseable {
     TransferReport[] shipped = new TransferReport[1];
     boolean[] slot = new boolean[1];
     boolean lazy = postCopy();
-    int lazyPort = lazy ? PostCopyCheck.freeLoopbackPort() : 0;
+    int lazyPort = lazy ? PostCopyCheck.freeTcpPort() : 0;
     Notifier hold = new Notifier() {
       @Override
       public void preDump() throws Exception {
@@ -579,13 +580,13 @@ public final class SourceMigration implements AutoCloseable {
       c = connect();
       c.write(Wire.imageHeader(s.sessionId(), Wire.LAZY_PAGES_ROUND));
     } catch (MigrationException | RuntimeException e) {
-      closeQuietly(criuSocket);
+      NioSockets.closeQuietly(criuSocket);
       throw e;
     }
     LazyPageRelay relay = new LazyPageRelay(label, new SourceSide());
     synchronized (lock) {
       if (stop != null) {
-        closeQuietly(criuSocket);
+        NioSockets.closeQuietly(criuSocket);
         c.close();
         throw stop;
       }
@@ -713,14 +714,6 @@ public final class SourceMigration implements AutoCloseable {
             + "copy on the destination was stopped and the source tree resumed", e);
     committed = false;
     return m;
-  }
-
-  private static void closeQuietly(java.nio.channels.SocketChannel c) {
-    try {
-      c.close();
-    } catch (IOException e) {
-      // closing
-    }
   }
 
   /**

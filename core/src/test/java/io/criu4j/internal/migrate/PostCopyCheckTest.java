@@ -83,7 +83,7 @@ class PostCopyCheckTest {
 
   @Test
   void theLazyPageServersPortIsFreeOnEveryAddress() throws Exception {
-    int port = PostCopyCheck.freeLoopbackPort();
+    int port = PostCopyCheck.freeTcpPort();
 
     assertThat(port).isBetween(1, 65535);
     // CRIU binds its lazy page server on all addresses; the source connects over loopback.
